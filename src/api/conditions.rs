@@ -1,0 +1,42 @@
+//! Condition types and reasons of the Gateway API (v1.5), as written in status.
+
+pub mod types {
+    pub const ACCEPTED: &str = "Accepted";
+    pub const PROGRAMMED: &str = "Programmed";
+    pub const RESOLVED_REFS: &str = "ResolvedRefs";
+    pub const CONFLICTED: &str = "Conflicted";
+    pub const OVERLAPPING_TLS_CONFIG: &str = "OverlappingTLSConfig";
+    pub const SUPPORTED_VERSION: &str = "SupportedVersion";
+}
+
+pub mod reasons {
+    // Shared by several objects.
+    pub const ACCEPTED: &str = "Accepted";
+    pub const PROGRAMMED: &str = "Programmed";
+    pub const PENDING: &str = "Pending";
+    pub const INVALID: &str = "Invalid";
+    pub const INVALID_PARAMETERS: &str = "InvalidParameters";
+    pub const RESOLVED_REFS: &str = "ResolvedRefs";
+
+    // GatewayClass.
+    pub const SUPPORTED_VERSION: &str = "SupportedVersion";
+    pub const UNSUPPORTED_VERSION: &str = "UnsupportedVersion";
+
+    // Gateway.
+    pub const LISTENERS_NOT_VALID: &str = "ListenersNotValid";
+    pub const NO_RESOURCES: &str = "NoResources";
+    pub const ADDRESS_NOT_ASSIGNED: &str = "AddressNotAssigned";
+    pub const ADDRESS_NOT_USABLE: &str = "AddressNotUsable";
+    pub const UNSUPPORTED_ADDRESS: &str = "UnsupportedAddress";
+
+    // Listener.
+    pub const PORT_UNAVAILABLE: &str = "PortUnavailable";
+    pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
+    pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
+    pub const PROTOCOL_CONFLICT: &str = "ProtocolConflict";
+    pub const NO_CONFLICTS: &str = "NoConflicts";
+    pub const INVALID_CERTIFICATE_REF: &str = "InvalidCertificateRef";
+    pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
+    pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
+    pub const OVERLAPPING_HOSTNAMES: &str = "OverlappingHostnames";
+}

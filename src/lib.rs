@@ -1,0 +1,7 @@
+//! kongress: turns Gateway API objects into running Kong gateways.
+//!
+//! The core modules (`plan`, `render`, `status`, `pki`) are pure functions over
+//! plain data; `controller` is the thin shell that reads caches, calls the core
+//! and writes to the API server.
+
+pub mod api;
