@@ -5,3 +5,8 @@
 //! and writes to the API server.
 
 pub mod api;
+pub mod controller;
+pub mod pki;
+pub mod plan;
+pub mod render;
+pub mod status;

@@ -33,7 +33,6 @@ pub const DEFAULT_ADMIN_PORT: u16 = 8444;
     printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
 )]
 #[serde(rename_all = "camelCase")]
-
 pub struct KongProxySpec {
     /// Kong container image. Defaults to `kong:3.9`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

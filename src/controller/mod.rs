@@ -1,0 +1,184 @@
+//! The thin shell: watches feed caches, a GatewayClass controller reconciles
+//! through the pure core, and writes go back to the API server.
+
+mod admin_tls;
+mod apply;
+mod error;
+mod observe;
+mod reconcile;
+mod stores;
+mod triggers;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use gateway_api::gatewayclasses::GatewayClass;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::core::PartialObjectMeta;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::{WatchStreamExt, reflector::reflector, watcher};
+use kube::{Api, Client};
+use tracing::{info, warn};
+
+pub use admin_tls::CA_SECRET_NAME;
+pub use error::ReconcileError;
+use stores::Stores;
+
+use crate::api::labels::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::api::{Gateway, KongProxy, ReferenceGrant};
+use crate::pki::CertificateAuthority;
+
+/// Operator settings from the command line.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Namespace of the operator: home of its CA and of data planes whose class has no KongProxy.
+    pub namespace: String,
+    /// How many GatewayClasses may reconcile at once.
+    pub concurrency: u16,
+    /// Identity in Events (usually the pod name).
+    pub instance: Option<String>,
+}
+
+/// Shared state of every reconcile.
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    pub stores: Stores,
+    pub recorder: Recorder,
+    ca: RwLock<Arc<CertificateAuthority>>,
+}
+
+impl Context {
+    pub fn ca(&self) -> Arc<CertificateAuthority> {
+        match self.ca.read() {
+            Ok(ca) => ca.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// Requeue delay after a failed reconcile; conflicts from stale caches resolve quickly.
+fn error_policy(_class: Arc<GatewayClass>, error: &ReconcileError, _ctx: Arc<Context>) -> Action {
+    warn!(%error, "reconcile failed; retrying");
+    Action::requeue(Duration::from_secs(5))
+}
+
+/// Runs the controllers until a shutdown signal arrives.
+pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileError> {
+    let ca = admin_tls::load_or_create_ca(&client, &settings.namespace).await?;
+    info!(namespace = %settings.namespace, "operator CA ready");
+
+    let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+
+    let (gateways, gateway_writer) = kube::runtime::reflector::store();
+    let gateway_events = reflector(
+        gateway_writer,
+        watcher(Api::<Gateway>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (secrets, secret_writer) = kube::runtime::reflector::store();
+    let secret_events = reflector(
+        secret_writer,
+        watcher(Api::<Secret>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (grants, grant_writer) = kube::runtime::reflector::store();
+    let grant_events = reflector(
+        grant_writer,
+        watcher(Api::<ReferenceGrant>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (proxies, proxy_writer) = kube::runtime::reflector::store();
+    let proxy_events = reflector(
+        proxy_writer,
+        watcher(Api::<KongProxy>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (deployments, deployment_writer) = kube::runtime::reflector::store();
+    let deployment_events = reflector(
+        deployment_writer,
+        watcher(Api::<Deployment>::all(client.clone()), managed.clone()),
+    )
+    .default_backoff()
+    .touched_objects();
+    let (services, service_writer) = kube::runtime::reflector::store();
+    let service_events = reflector(service_writer, watcher(Api::<Service>::all(client.clone()), managed))
+        .default_backoff()
+        .touched_objects();
+    let (crds, crd_writer) = kube::runtime::reflector::store();
+    let crd_events = reflector(
+        crd_writer,
+        watcher(
+            Api::<PartialObjectMeta<CustomResourceDefinition>>::all(client.clone()),
+            watcher::Config::default().fields(&format!("metadata.name={}", reconcile::GATEWAY_CRD_NAME)),
+        ),
+    )
+    .default_backoff()
+    .touched_objects();
+
+    let controller = Controller::new(Api::<GatewayClass>::all(client.clone()), watcher::Config::default()).with_config(
+        kube::runtime::controller::Config::default()
+            .concurrency(settings.concurrency)
+            .debounce(Duration::from_millis(200)),
+    );
+    let classes = controller.store();
+    let stores = Stores {
+        classes: classes.clone(),
+        gateways: gateways.clone(),
+        secrets,
+        grants,
+        proxies,
+        deployments,
+        services,
+        crds,
+    };
+    let reporter = Reporter {
+        controller: "kongress".into(),
+        instance: settings.instance.clone(),
+    };
+    let context = Arc::new(Context {
+        recorder: Recorder::new(client.clone(), reporter),
+        client,
+        settings: settings.clone(),
+        stores,
+        ca: RwLock::new(Arc::new(ca)),
+    });
+
+    let gateway_trigger = triggers::GatewayTrigger::default();
+    let gateways_for_secrets = gateways.clone();
+    let gateways_for_grants = gateways.clone();
+    let classes_for_proxies = classes.clone();
+    let classes_for_crds = classes.clone();
+    controller
+        .watches_stream(gateway_events, move |gateway| gateway_trigger.classes_for(&gateway))
+        .watches_stream(secret_events, move |secret| {
+            triggers::classes_for_secret(&secret, &gateways_for_secrets)
+        })
+        .watches_stream(grant_events, move |grant| {
+            triggers::classes_for_grant(&grant, &gateways_for_grants)
+        })
+        .watches_stream(proxy_events, move |proxy| {
+            triggers::classes_for_proxy(&proxy, &classes_for_proxies)
+        })
+        .watches_stream(crd_events, move |_crd| triggers::all_owned_classes(&classes_for_crds))
+        .owns_stream(deployment_events)
+        .owns_stream(service_events)
+        .shutdown_on_signal()
+        .run(reconcile::reconcile, error_policy, context)
+        .for_each(|result| async move {
+            match result {
+                Ok((class, _)) => tracing::debug!(gateway_class = %class.name, "reconciled"),
+                Err(error) => tracing::debug!(%error, "reconcile error"),
+            }
+        })
+        .await;
+    Ok(())
+}

@@ -1,0 +1,114 @@
+//! Which GatewayClasses to reconcile when a watched object changes.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+use gateway_api::gatewayclasses::GatewayClass;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::runtime::reflector::{ObjectRef, Store};
+
+use crate::api::labels::{GATEWAY_CLASS_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::api::{CONTROLLER_NAME, Gateway, KongProxy, ObjectKey, ReferenceGrant};
+
+fn class_ref(name: &str) -> ObjectRef<GatewayClass> {
+    ObjectRef::new(name)
+}
+
+/// Maps Gateways to their class. It remembers each Gateway's last class, so a
+/// Gateway that moves to another class (or is deleted) also wakes the class it left.
+#[derive(Clone, Default)]
+pub struct GatewayTrigger {
+    last_class: Arc<Mutex<HashMap<ObjectKey, String>>>,
+}
+
+impl GatewayTrigger {
+    pub fn classes_for(&self, gateway: &Gateway) -> Vec<ObjectRef<GatewayClass>> {
+        let key = ObjectKey::of(gateway);
+        let class = gateway.spec.gateway_class_name.clone();
+        let deleted = gateway.metadata.deletion_timestamp.is_some();
+        let previous = match self.last_class.lock() {
+            Ok(mut last) if deleted => last.remove(&key),
+            Ok(mut last) => last.insert(key, class.clone()),
+            // A poisoned map only loses the "previous class" hint; the current class still wakes.
+            Err(_) => None,
+        };
+        let mut classes = vec![class_ref(&class)];
+        if let Some(previous) = previous.filter(|p| p != &class) {
+            classes.push(class_ref(&previous));
+        }
+        classes
+    }
+}
+
+/// Classes whose Gateways use the Secret as a listener certificate, plus the class
+/// whose admin TLS Secret it is.
+pub fn classes_for_secret(secret: &Secret, gateways: &Store<Gateway>) -> Vec<ObjectRef<GatewayClass>> {
+    let mut classes = BTreeSet::new();
+    let labels = secret.labels();
+    if labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
+        && let Some(class) = labels.get(GATEWAY_CLASS_LABEL)
+    {
+        classes.insert(class.clone());
+    }
+    let secret_namespace = secret.namespace().unwrap_or_default();
+    let secret_name = secret.name_any();
+    for gateway in gateways.state() {
+        let gateway_namespace = gateway.namespace().unwrap_or_default();
+        let uses_secret = gateway
+            .spec
+            .listeners
+            .iter()
+            .filter_map(|l| l.tls.as_ref()?.certificate_refs.as_ref())
+            .flatten()
+            .any(|r| r.name == secret_name && r.namespace.as_deref().unwrap_or(&gateway_namespace) == secret_namespace);
+        if uses_secret {
+            classes.insert(gateway.spec.gateway_class_name.clone());
+        }
+    }
+    classes.iter().map(|c| class_ref(c)).collect()
+}
+
+/// Classes with Gateways in a namespace the grant opens its namespace to.
+pub fn classes_for_grant(grant: &ReferenceGrant, gateways: &Store<Gateway>) -> Vec<ObjectRef<GatewayClass>> {
+    let namespaces: BTreeSet<&str> = grant.spec.from.iter().map(|f| f.namespace.as_str()).collect();
+    let classes: BTreeSet<String> = gateways
+        .state()
+        .iter()
+        .filter(|g| {
+            g.metadata
+                .namespace
+                .as_deref()
+                .is_some_and(|ns| namespaces.contains(ns))
+        })
+        .map(|g| g.spec.gateway_class_name.clone())
+        .collect();
+    classes.iter().map(|c| class_ref(c)).collect()
+}
+
+/// Classes whose `parametersRef` names this KongProxy.
+pub fn classes_for_proxy(proxy: &KongProxy, classes: &Store<GatewayClass>) -> Vec<ObjectRef<GatewayClass>> {
+    let namespace = proxy.namespace();
+    let name = proxy.name_any();
+    classes
+        .state()
+        .iter()
+        .filter(|c| c.spec.controller_name == CONTROLLER_NAME)
+        .filter(|c| {
+            c.spec.parameters_ref.as_ref().is_some_and(|p| {
+                p.kind == "KongProxy" && p.name == name && p.namespace.as_deref() == namespace.as_deref()
+            })
+        })
+        .map(|c| class_ref(&c.name_any()))
+        .collect()
+}
+
+/// Every class kongress owns (used when the installed Gateway API version changes).
+pub fn all_owned_classes(classes: &Store<GatewayClass>) -> Vec<ObjectRef<GatewayClass>> {
+    classes
+        .state()
+        .iter()
+        .filter(|c| c.spec.controller_name == CONTROLLER_NAME)
+        .map(|c| class_ref(&c.name_any()))
+        .collect()
+}

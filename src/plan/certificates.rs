@@ -1,0 +1,91 @@
+//! Resolution of a listener's `tls.certificateRefs`.
+
+use std::sync::Arc;
+
+use gateway_api::gateways::GatewayListenersTlsCertificateRefs;
+
+use super::grants::{CrossNamespaceRef, reference_permitted};
+use super::{SecretLookup, Verdict};
+use crate::api::conditions::reasons;
+use crate::api::{GATEWAY_API_GROUP, ObjectKey, ReferenceGrant};
+use crate::pki::validate_tls_secret;
+
+pub(super) struct CertificateOutcome {
+    /// How many references point at a usable certificate.
+    pub usable: usize,
+    /// The first problem found, as a ResolvedRefs verdict.
+    pub problem: Option<Verdict>,
+}
+
+pub(super) fn resolve(
+    gateway_namespace: &str,
+    refs: &[GatewayListenersTlsCertificateRefs],
+    secrets: &dyn SecretLookup,
+    grants: &[Arc<ReferenceGrant>],
+) -> CertificateOutcome {
+    let mut usable = 0;
+    let mut problems: Vec<Verdict> = Vec::new();
+    if refs.is_empty() {
+        problems.push(Verdict::fail(
+            reasons::INVALID_CERTIFICATE_REF,
+            "Listener terminates TLS but tls.certificateRefs is empty",
+        ));
+    }
+    for reference in refs {
+        match check_one(gateway_namespace, reference, secrets, grants) {
+            Ok(()) => usable += 1,
+            Err(problem) => problems.push(problem),
+        }
+    }
+    // RefNotPermitted outranks InvalidCertificateRef: it tells the user what to create.
+    problems.sort_by_key(|p| p.reason != reasons::REF_NOT_PERMITTED);
+    CertificateOutcome {
+        usable,
+        problem: problems.into_iter().next(),
+    }
+}
+
+fn check_one(
+    gateway_namespace: &str,
+    reference: &GatewayListenersTlsCertificateRefs,
+    secrets: &dyn SecretLookup,
+    grants: &[Arc<ReferenceGrant>],
+) -> Result<(), Verdict> {
+    let group = reference.group.as_deref().unwrap_or("");
+    let kind = reference.kind.as_deref().unwrap_or("Secret");
+    let namespace = reference.namespace.as_deref().unwrap_or(gateway_namespace);
+    let key = ObjectKey::new(namespace, &reference.name);
+    if !(group.is_empty() && kind == "Secret") {
+        return Err(Verdict::fail(
+            reasons::INVALID_CERTIFICATE_REF,
+            format!("Certificate reference to {group}/{kind} {key} is not supported; use a core Secret"),
+        ));
+    }
+    let permitted = reference_permitted(
+        &CrossNamespaceRef {
+            from_group: GATEWAY_API_GROUP,
+            from_kind: "Gateway",
+            from_namespace: gateway_namespace,
+            to_group: "",
+            to_kind: "Secret",
+            to_namespace: namespace,
+            to_name: &reference.name,
+        },
+        grants,
+    );
+    if !permitted {
+        return Err(Verdict::fail(
+            reasons::REF_NOT_PERMITTED,
+            format!(
+                "Secret {key} is in another namespace and no ReferenceGrant in {namespace} allows Gateways from {gateway_namespace} to use it"
+            ),
+        ));
+    }
+    let Some(secret) = secrets.secret(&key) else {
+        return Err(Verdict::fail(
+            reasons::INVALID_CERTIFICATE_REF,
+            format!("Secret {key} does not exist"),
+        ));
+    };
+    validate_tls_secret(&secret).map_err(|message| Verdict::fail(reasons::INVALID_CERTIFICATE_REF, message))
+}

@@ -1,0 +1,187 @@
+//! The Kong listen plan: which sockets Kong opens and how the proxy Service exposes them.
+
+use std::fmt::Write as _;
+
+use super::protocol::{ListenerProtocol, Transport};
+use crate::api::{ObjectKey, PortMode};
+
+/// Ports below this are shifted in [`PortMode::Shifted`].
+const PRIVILEGED_PORT_LIMIT: u16 = 1024;
+/// Container port names of Kong's internal ports; a listener may not take them.
+const RESERVED_PORT_NAMES: &[&str] = &["status", "admin"];
+/// What [`PortMode::Shifted`] adds to a privileged port.
+const SHIFT: u16 = 10000;
+
+/// A listener named by its Gateway and its name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListenerKey {
+    pub gateway: ObjectKey,
+    pub listener: String,
+}
+
+/// One socket Kong opens, and the Service port in front of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ListenEntry {
+    /// The listener port, which is also the Service port.
+    pub port: u16,
+    /// The port Kong binds inside the pod.
+    pub container_port: u16,
+    pub protocol: ListenerProtocol,
+    /// Name of the Service and container port (an IANA service name, at most 15 characters).
+    pub port_name: String,
+    /// The programmed listeners this entry serves, in precedence order.
+    pub listeners: Vec<ListenerKey>,
+}
+
+/// All sockets of one data plane, ordered by port then transport.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ListenPlan {
+    pub entries: Vec<ListenEntry>,
+    pub port_mode: PortMode,
+}
+
+/// The container port a listener port maps to.
+pub fn container_port(port: u16, mode: PortMode) -> u16 {
+    match mode {
+        PortMode::ListenerPort => port,
+        PortMode::Shifted if port < PRIVILEGED_PORT_LIMIT => port + SHIFT,
+        PortMode::Shifted => port,
+    }
+}
+
+impl ListenPlan {
+    /// Value of `KONG_PROXY_LISTEN` (`off` when no HTTP(S) listener is programmed).
+    pub fn proxy_listen(&self) -> String {
+        let entries: Vec<String> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e.protocol {
+                ListenerProtocol::Http => Some(format!("0.0.0.0:{}", e.container_port)),
+                ListenerProtocol::Https => Some(format!("0.0.0.0:{} ssl http2", e.container_port)),
+                _ => None,
+            })
+            .collect();
+        join_or_off(&entries)
+    }
+
+    /// Value of `KONG_STREAM_LISTEN` (`off` when no TCP, UDP or TLS listener is programmed).
+    pub fn stream_listen(&self) -> String {
+        let entries: Vec<String> = self
+            .entries
+            .iter()
+            .filter_map(|e| match e.protocol {
+                ListenerProtocol::Tcp => Some(format!("0.0.0.0:{}", e.container_port)),
+                // Kong needs `ssl` on passthrough sockets too: it reads the SNI there and
+                // skips termination for routes with protocol `tls_passthrough`.
+                ListenerProtocol::TlsTerminate | ListenerProtocol::TlsPassthrough => {
+                    Some(format!("0.0.0.0:{} ssl", e.container_port))
+                }
+                ListenerProtocol::Udp => Some(format!("0.0.0.0:{} udp", e.container_port)),
+                ListenerProtocol::Http | ListenerProtocol::Https => None,
+            })
+            .collect();
+        join_or_off(&entries)
+    }
+
+    /// Value of `KONG_PORT_MAPS` in shifted mode (`listenerPort:containerPort`), so Kong
+    /// knows the port clients used; `None` when ports are used as is.
+    pub fn port_maps(&self) -> Option<String> {
+        if self.port_mode != PortMode::Shifted || self.entries.is_empty() {
+            return None;
+        }
+        let mut maps = String::new();
+        let mut seen = Vec::new();
+        for entry in &self.entries {
+            if seen.contains(&entry.port) {
+                continue;
+            }
+            seen.push(entry.port);
+            if !maps.is_empty() {
+                maps.push_str(", ");
+            }
+            let _ = write!(maps, "{}:{}", entry.port, entry.container_port);
+        }
+        Some(maps)
+    }
+
+    pub fn entry_for(&self, port: u16, transport: Transport) -> Option<&ListenEntry> {
+        self.entries
+            .iter()
+            .find(|e| e.port == port && e.protocol.transport() == transport)
+    }
+}
+
+fn join_or_off(entries: &[String]) -> String {
+    if entries.is_empty() {
+        "off".to_string()
+    } else {
+        entries.join(", ")
+    }
+}
+
+/// A valid, unique Service port name for an entry: the first listener's name when it
+/// is a valid IANA service name, else `<protocol>-<port>`.
+pub(super) fn port_name(listener_name: &str, protocol: ListenerProtocol, port: u16, taken: &[String]) -> String {
+    let candidate = listener_name.to_ascii_lowercase();
+    let reserved = RESERVED_PORT_NAMES.contains(&candidate.as_str());
+    if is_iana_service_name(&candidate) && !reserved && !taken.contains(&candidate) {
+        return candidate;
+    }
+    let fallback = format!("{}-{}", protocol.short_name(), port);
+    if !taken.contains(&fallback) {
+        return fallback;
+    }
+    // Two entries on one port differ in transport, and UDP is the only one with its own name.
+    format!("{}-{}-u", protocol.short_name(), port)
+}
+
+/// RFC 6335 service name, as Kubernetes checks port names.
+fn is_iana_service_name(name: &str) -> bool {
+    (1..=15).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name.bytes().any(|b| b.is_ascii_lowercase())
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && !name.contains("--")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shifted_mode_moves_only_privileged_ports() {
+        assert_eq!(container_port(80, PortMode::Shifted), 10080);
+        assert_eq!(container_port(1023, PortMode::Shifted), 11023);
+        assert_eq!(container_port(1024, PortMode::Shifted), 1024);
+        assert_eq!(container_port(80, PortMode::ListenerPort), 80);
+    }
+
+    #[test]
+    fn port_names_follow_rfc_6335() {
+        assert!(is_iana_service_name("http"));
+        assert!(is_iana_service_name("tcp-9901"));
+        assert!(!is_iana_service_name("a-very-long-listener-name"));
+        assert!(!is_iana_service_name("has.dot"));
+        assert!(!is_iana_service_name("9901"));
+        assert!(!is_iana_service_name("a--b"));
+    }
+
+    #[test]
+    fn invalid_or_taken_listener_names_fall_back_to_protocol_and_port() {
+        assert_eq!(port_name("web", ListenerProtocol::Http, 80, &[]), "web");
+        assert_eq!(port_name("Web.Public", ListenerProtocol::Http, 80, &[]), "http-80");
+        assert_eq!(
+            port_name("web", ListenerProtocol::Http, 8080, &["web".into()]),
+            "http-8080"
+        );
+    }
+
+    #[test]
+    fn listener_names_of_internal_ports_are_not_used_as_port_names() {
+        assert_eq!(port_name("admin", ListenerProtocol::Http, 80, &[]), "http-80");
+        assert_eq!(port_name("status", ListenerProtocol::Tcp, 9000, &[]), "tcp-9000");
+    }
+}

@@ -1,0 +1,425 @@
+//! Table tests of the planner. Cases live in `testdata/*.yaml`, one case per spec
+//! rule, named after the rule; this file only loads and runs them.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use serde::Deserialize;
+
+use super::*;
+use crate::api::{GatewayListeners, ReferenceGrant};
+use crate::pki::generate_self_signed_pem;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Case {
+    rule: String,
+    #[serde(default)]
+    port_mode: Option<PortMode>,
+    gateways: Vec<CaseGateway>,
+    #[serde(default)]
+    secrets: Vec<CaseSecret>,
+    #[serde(default)]
+    grants: Vec<ReferenceGrant>,
+    expect: Expect,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseGateway {
+    name: String,
+    #[serde(default = "default_namespace")]
+    namespace: String,
+    /// Minutes after a fixed epoch; defaults to the position in the list.
+    #[serde(default)]
+    created_minute: Option<i64>,
+    listeners: Vec<GatewayListeners>,
+    #[serde(default)]
+    addresses: Vec<gateway_api::gateways::GatewayAddresses>,
+    #[serde(default)]
+    infrastructure: Option<gateway_api::gateways::GatewayInfrastructure>,
+}
+
+/// A Secret the case needs; its content is generated so fixtures stay readable.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CaseSecret {
+    name: String,
+    #[serde(default = "default_namespace")]
+    namespace: String,
+    content: SecretContent,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "kebab-case")]
+enum SecretContent {
+    ValidTls,
+    Opaque,
+    GarbagePem,
+    MissingKey,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Expect {
+    /// gateway name → listener name → expectations
+    #[serde(default)]
+    listeners: BTreeMap<String, BTreeMap<String, ExpectListener>>,
+    #[serde(default)]
+    gateways: BTreeMap<String, ExpectGateway>,
+    proxy_listen: Option<String>,
+    stream_listen: Option<String>,
+    port_maps: Option<String>,
+    /// `port/TCP` or `port/UDP` → port name
+    service_ports: Option<BTreeMap<String, String>>,
+    requested_addresses: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ExpectListener {
+    accepted: String,
+    #[serde(default)]
+    conflicted: Option<String>,
+    #[serde(default = "resolved")]
+    resolved_refs: String,
+    programmed: bool,
+    #[serde(default)]
+    supported_kinds: Option<Vec<String>>,
+    /// A fragment the Accepted or ResolvedRefs message must contain.
+    #[serde(default)]
+    message_contains: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ExpectGateway {
+    #[serde(default)]
+    invalid_parameters: bool,
+    #[serde(default)]
+    unsupported_address: bool,
+    #[serde(default)]
+    unusable_address: bool,
+    #[serde(default)]
+    requested: Vec<String>,
+}
+
+fn default_namespace() -> String {
+    "default".into()
+}
+fn resolved() -> String {
+    "ResolvedRefs".into()
+}
+
+fn gateway(case: &CaseGateway, position: usize) -> Arc<Gateway> {
+    let minute = case.created_minute.unwrap_or(position as i64);
+    let created = k8s_openapi::jiff::Timestamp::from_second(1_700_000_000 + minute * 60).expect("valid time");
+    Arc::new(Gateway {
+        metadata: ObjectMeta {
+            name: Some(case.name.clone()),
+            namespace: Some(case.namespace.clone()),
+            creation_timestamp: Some(Time(created)),
+            generation: Some(1),
+            ..Default::default()
+        },
+        spec: gateway_api::gateways::GatewaySpec {
+            gateway_class_name: "kongress".into(),
+            listeners: case.listeners.clone(),
+            addresses: (!case.addresses.is_empty()).then(|| case.addresses.clone()),
+            infrastructure: case.infrastructure.clone(),
+            ..Default::default()
+        },
+        status: None,
+    })
+}
+
+fn secret(case: &CaseSecret) -> Secret {
+    let (cert, key) = generate_self_signed_pem("example.com").expect("self-signed pair");
+    let mut data = BTreeMap::new();
+    let mut type_ = "kubernetes.io/tls";
+    match case.content {
+        SecretContent::ValidTls => {
+            data.insert("tls.crt".to_string(), ByteString(cert.into_bytes()));
+            data.insert("tls.key".to_string(), ByteString(key.into_bytes()));
+        }
+        SecretContent::Opaque => {
+            type_ = "Opaque";
+            data.insert("tls.crt".to_string(), ByteString(cert.into_bytes()));
+            data.insert("tls.key".to_string(), ByteString(key.into_bytes()));
+        }
+        SecretContent::GarbagePem => {
+            data.insert("tls.crt".to_string(), ByteString(b"not a certificate".to_vec()));
+            data.insert("tls.key".to_string(), ByteString(key.into_bytes()));
+        }
+        SecretContent::MissingKey => {
+            data.insert("tls.crt".to_string(), ByteString(cert.into_bytes()));
+        }
+    }
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(case.name.clone()),
+            namespace: Some(case.namespace.clone()),
+            ..Default::default()
+        },
+        type_: Some(type_.into()),
+        data: Some(data),
+        ..Default::default()
+    }
+}
+
+/// Runs one case and returns every mismatch, so a failing table names all broken rules at once.
+fn run(case: &Case) -> Vec<String> {
+    let gateways: Vec<Arc<Gateway>> = case.gateways.iter().enumerate().map(|(i, g)| gateway(g, i)).collect();
+    let secrets: BTreeMap<ObjectKey, Arc<Secret>> = case
+        .secrets
+        .iter()
+        .map(|s| (ObjectKey::new(&s.namespace, &s.name), Arc::new(secret(s))))
+        .collect();
+    let grants: Vec<Arc<ReferenceGrant>> = case.grants.iter().cloned().map(Arc::new).collect();
+    let plan = plan_class(&PlanInput {
+        gateways: &gateways,
+        secrets: &secrets,
+        grants: &grants,
+        settings: PlanSettings {
+            status_port: 8100,
+            admin_port: 8444,
+            port_mode: case.port_mode.unwrap_or_default(),
+        },
+    });
+
+    let mut errors = Vec::new();
+    for (gateway_name, listeners) in &case.expect.listeners {
+        let Some(gateway_plan) = plan.gateways.iter().find(|g| &g.key.name == gateway_name) else {
+            errors.push(format!("no plan for gateway {gateway_name}"));
+            continue;
+        };
+        for (listener_name, want) in listeners {
+            let Some(got) = gateway_plan.listeners.iter().find(|l| &l.name == listener_name) else {
+                errors.push(format!("no verdict for {gateway_name}/{listener_name}"));
+                continue;
+            };
+            let at = format!("{gateway_name}/{listener_name}");
+            let accepted = if got.accepted.ok {
+                "Accepted".to_string()
+            } else {
+                got.accepted.reason.to_string()
+            };
+            check(&mut errors, format!("{at} accepted"), accepted, &want.accepted);
+            let conflicted = got
+                .conflicted
+                .as_ref()
+                .filter(|c| !c.ok)
+                .map(|c| c.reason)
+                .unwrap_or("none");
+            check(
+                &mut errors,
+                format!("{at} conflicted"),
+                conflicted.into(),
+                want.conflicted.as_deref().unwrap_or("none"),
+            );
+            check(
+                &mut errors,
+                format!("{at} resolvedRefs"),
+                got.resolved_refs.reason.into(),
+                &want.resolved_refs,
+            );
+            check(
+                &mut errors,
+                format!("{at} programmed"),
+                got.programmed.to_string(),
+                &want.programmed.to_string(),
+            );
+            if let Some(kinds) = &want.supported_kinds {
+                let got_kinds: Vec<&str> = got.supported_kinds.iter().map(|k| k.as_str()).collect();
+                check(
+                    &mut errors,
+                    format!("{at} supportedKinds"),
+                    got_kinds.join(","),
+                    &kinds.join(","),
+                );
+            }
+            if let Some(fragment) = &want.message_contains {
+                let messages = format!("{} | {}", got.accepted.message, got.resolved_refs.message);
+                if !messages.contains(fragment.as_str()) {
+                    errors.push(format!("{at} messages {messages:?} lack {fragment:?}"));
+                }
+            }
+        }
+    }
+    for (gateway_name, want) in &case.expect.gateways {
+        let Some(got) = plan.gateways.iter().find(|g| &g.key.name == gateway_name) else {
+            errors.push(format!("no plan for gateway {gateway_name}"));
+            continue;
+        };
+        check(
+            &mut errors,
+            format!("{gateway_name} invalid_parameters"),
+            got.invalid_parameters.is_some().to_string(),
+            &want.invalid_parameters.to_string(),
+        );
+        check(
+            &mut errors,
+            format!("{gateway_name} unsupported_address"),
+            got.addresses.unsupported.is_some().to_string(),
+            &want.unsupported_address.to_string(),
+        );
+        check(
+            &mut errors,
+            format!("{gateway_name} unusable_address"),
+            got.addresses.unusable.is_some().to_string(),
+            &want.unusable_address.to_string(),
+        );
+        let requested: Vec<&str> = got.addresses.requested.iter().map(|r| r.value.as_str()).collect();
+        check(
+            &mut errors,
+            format!("{gateway_name} requested"),
+            requested.join(","),
+            &want.requested.join(","),
+        );
+    }
+    if let Some(want) = &case.expect.proxy_listen {
+        check(
+            &mut errors,
+            "KONG_PROXY_LISTEN".into(),
+            plan.listen.proxy_listen(),
+            want,
+        );
+    }
+    if let Some(want) = &case.expect.stream_listen {
+        check(
+            &mut errors,
+            "KONG_STREAM_LISTEN".into(),
+            plan.listen.stream_listen(),
+            want,
+        );
+    }
+    if let Some(want) = &case.expect.port_maps {
+        check(
+            &mut errors,
+            "KONG_PORT_MAPS".into(),
+            plan.listen.port_maps().unwrap_or_else(|| "none".into()),
+            want,
+        );
+    }
+    if let Some(want) = &case.expect.service_ports {
+        let got: BTreeMap<String, String> = plan
+            .listen
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    format!("{}/{}", e.port, e.protocol.transport().service_protocol()),
+                    e.port_name.clone(),
+                )
+            })
+            .collect();
+        check(
+            &mut errors,
+            "service ports".into(),
+            format!("{got:?}"),
+            &format!("{want:?}"),
+        );
+    }
+    if let Some(want) = &case.expect.requested_addresses {
+        check(
+            &mut errors,
+            "requested addresses".into(),
+            plan.requested_addresses.join(","),
+            &want.join(","),
+        );
+    }
+    errors
+}
+
+fn check(errors: &mut Vec<String>, what: String, got: String, want: &str) {
+    if got != want {
+        errors.push(format!("{what}: got {got:?}, want {want:?}"));
+    }
+}
+
+fn run_table(file: &str) -> usize {
+    let path = format!("{}/src/plan/testdata/{file}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {path}: {e}"));
+    let cases: Vec<Case> = serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("parse {path}: {e}"));
+    let mut failures = Vec::new();
+    let mut rules = std::collections::BTreeSet::new();
+    for case in &cases {
+        assert!(
+            rules.insert(case.rule.clone()),
+            "rule {} appears twice in {file}",
+            case.rule
+        );
+        for error in run(case) {
+            failures.push(format!("{}: {error}", case.rule));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches in {file}:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    cases.len()
+}
+
+#[test]
+fn listener_compatibility_table_rules_hold() {
+    assert!(run_table("compatibility.yaml") >= 10);
+}
+
+#[test]
+fn conflict_scope_rules_hold() {
+    assert!(run_table("conflict-scopes.yaml") >= 5);
+}
+
+#[test]
+fn listener_reason_rules_hold() {
+    assert!(run_table("listener-reasons.yaml") >= 10);
+}
+
+#[test]
+fn listen_plan_rules_hold() {
+    assert!(run_table("listen-plan.yaml") >= 5);
+}
+
+#[test]
+fn gateway_address_rules_hold() {
+    assert!(run_table("addresses.yaml") >= 4);
+}
+
+#[test]
+fn planning_is_independent_of_input_order() {
+    let text = std::fs::read_to_string(format!(
+        "{}/src/plan/testdata/conflict-scopes.yaml",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture");
+    let cases: Vec<Case> = serde_yaml_ng::from_str(&text).expect("parse");
+    for case in cases {
+        let forward: Vec<Arc<Gateway>> = case.gateways.iter().enumerate().map(|(i, g)| gateway(g, i)).collect();
+        let mut backward = forward.clone();
+        backward.reverse();
+        let empty: BTreeMap<ObjectKey, Arc<Secret>> = BTreeMap::new();
+        let settings = PlanSettings {
+            status_port: 8100,
+            admin_port: 8444,
+            port_mode: PortMode::ListenerPort,
+        };
+        let a = plan_class(&PlanInput {
+            gateways: &forward,
+            secrets: &empty,
+            grants: &[],
+            settings,
+        });
+        let b = plan_class(&PlanInput {
+            gateways: &backward,
+            secrets: &empty,
+            grants: &[],
+            settings,
+        });
+        assert_eq!(a, b, "{}", case.rule);
+    }
+}

@@ -1,0 +1,264 @@
+//! Gateway and listener status.
+
+use gateway_api::gateways::{
+    GatewayStatus, GatewayStatusAddresses, GatewayStatusListeners, GatewayStatusListenersSupportedKinds,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+
+use super::conditions::{DesiredCondition, merge_conditions};
+use crate::api::GATEWAY_API_GROUP;
+use crate::api::conditions::{reasons, types};
+use crate::plan::{GatewayPlan, ListenerVerdict};
+
+/// Where the class's Kong Deployment stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DeploymentState {
+    /// Not created yet (or not yet in the cache).
+    Missing,
+    /// Created, but no replica is available yet.
+    Progressing { message: String },
+    /// The cluster cannot run it (for example a quota or an admission refusal).
+    NoResources { message: String },
+    /// At least one replica is available.
+    Available,
+}
+
+/// One address of the proxy Service, with its Gateway API type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceAddress {
+    /// `IPAddress` or `Hostname`.
+    pub type_: &'static str,
+    pub value: String,
+}
+
+/// What the data plane of the class looks like right now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DataPlaneState {
+    /// `Some(message)` when the class itself cannot be served (not accepted).
+    pub class_problem: Option<String>,
+    pub deployment: DeploymentState,
+    /// Load balancer ingress addresses of the proxy Service.
+    pub load_balancer: Vec<ServiceAddress>,
+    /// `externalIPs` the proxy Service carries.
+    pub external_ips: Vec<String>,
+    /// Cluster IPs of the proxy Service.
+    pub cluster_ips: Vec<String>,
+}
+
+/// The addresses a Gateway reports: those it asked for (when the Service carries
+/// them), else the load balancer's, else the Service's cluster IPs.
+fn gateway_addresses(plan: &GatewayPlan, data_plane: &DataPlaneState) -> Vec<GatewayStatusAddresses> {
+    let ip = |value: &str| GatewayStatusAddresses {
+        r#type: Some("IPAddress".into()),
+        value: value.to_string(),
+    };
+    if !plan.addresses.requested.is_empty() {
+        return plan
+            .addresses
+            .requested
+            .iter()
+            .filter(|r| {
+                data_plane.external_ips.contains(&r.value)
+                    || data_plane.load_balancer.iter().any(|a| a.value == r.value)
+            })
+            .map(|r| ip(&r.value))
+            .collect();
+    }
+    if !data_plane.load_balancer.is_empty() {
+        return data_plane
+            .load_balancer
+            .iter()
+            .map(|a| GatewayStatusAddresses {
+                r#type: Some(a.type_.into()),
+                value: a.value.clone(),
+            })
+            .collect();
+    }
+    data_plane.cluster_ips.iter().map(|v| ip(v)).collect()
+}
+
+/// The Gateway's `Accepted` condition.
+fn accepted_condition(plan: &GatewayPlan, data_plane: &DataPlaneState) -> DesiredCondition {
+    if let Some(problem) = &data_plane.class_problem {
+        return DesiredCondition::new(types::ACCEPTED, false, reasons::INVALID_PARAMETERS, problem.clone());
+    }
+    if let Some(problem) = &plan.invalid_parameters {
+        return DesiredCondition::new(types::ACCEPTED, false, reasons::INVALID_PARAMETERS, problem.clone());
+    }
+    if let Some(problem) = &plan.addresses.unsupported {
+        return DesiredCondition::new(types::ACCEPTED, false, reasons::UNSUPPORTED_ADDRESS, problem.clone());
+    }
+    let total = plan.listeners.len();
+    let accepted = plan.accepted_listener_count();
+    let rejected: Vec<&str> = plan
+        .listeners
+        .iter()
+        .filter(|l| !l.accepted.ok)
+        .map(|l| l.name.as_str())
+        .collect();
+    if total > 0 && accepted == 0 {
+        DesiredCondition::new(
+            types::ACCEPTED,
+            false,
+            reasons::LISTENERS_NOT_VALID,
+            format!(
+                "No listener is valid: {}; see the listener conditions",
+                rejected.join(", ")
+            ),
+        )
+    } else if !rejected.is_empty() {
+        DesiredCondition::new(
+            types::ACCEPTED,
+            true,
+            reasons::LISTENERS_NOT_VALID,
+            format!("Listeners {} are not valid; see their conditions", rejected.join(", ")),
+        )
+    } else {
+        DesiredCondition::new(types::ACCEPTED, true, reasons::ACCEPTED, "Gateway is accepted")
+    }
+}
+
+/// The Gateway's `Programmed` condition. It is True only when Kong can serve the Gateway:
+/// accepted, a Kong replica available, an address assigned. When route translation
+/// pushes configuration, "the Kong pods accepted the current config" joins here.
+fn programmed_condition(
+    accepted: &DesiredCondition,
+    plan: &GatewayPlan,
+    data_plane: &DataPlaneState,
+    addresses: &[GatewayStatusAddresses],
+) -> DesiredCondition {
+    let not = |reason, message: String| DesiredCondition::new(types::PROGRAMMED, false, reason, message);
+    if !accepted.status {
+        return not(
+            reasons::INVALID,
+            format!("Gateway is not accepted: {}", accepted.message),
+        );
+    }
+    if let Some(problem) = &plan.addresses.unusable {
+        return not(reasons::ADDRESS_NOT_USABLE, problem.clone());
+    }
+    match &data_plane.deployment {
+        DeploymentState::Missing => {
+            return not(reasons::PENDING, "Waiting for the Kong Deployment to be created".into());
+        }
+        DeploymentState::Progressing { message } => return not(reasons::PENDING, message.clone()),
+        DeploymentState::NoResources { message } => return not(reasons::NO_RESOURCES, message.clone()),
+        DeploymentState::Available => {}
+    }
+    if addresses.is_empty() {
+        let message = if plan.addresses.requested.is_empty() {
+            "The proxy Service has no address yet".to_string()
+        } else {
+            "The proxy Service does not carry the requested addresses yet".to_string()
+        };
+        return not(reasons::ADDRESS_NOT_ASSIGNED, message);
+    }
+    DesiredCondition::new(
+        types::PROGRAMMED,
+        true,
+        reasons::PROGRAMMED,
+        "Kong is serving this Gateway",
+    )
+}
+
+fn listener_conditions(listener: &ListenerVerdict, gateway_programmed: &DesiredCondition) -> Vec<DesiredCondition> {
+    let accepted = DesiredCondition::new(
+        types::ACCEPTED,
+        listener.accepted.ok,
+        listener.accepted.reason,
+        listener.accepted.message.clone(),
+    );
+    let resolved = DesiredCondition::new(
+        types::RESOLVED_REFS,
+        listener.resolved_refs.ok,
+        listener.resolved_refs.reason,
+        listener.resolved_refs.message.clone(),
+    );
+    let conflicted = match listener.conflicted.as_ref().filter(|c| !c.ok) {
+        Some(conflict) => DesiredCondition::new(types::CONFLICTED, true, conflict.reason, conflict.message.clone()),
+        None => DesiredCondition::new(types::CONFLICTED, false, reasons::NO_CONFLICTS, "No conflicts"),
+    };
+    let programmed = if !listener.programmed {
+        let why = if !listener.accepted.ok {
+            &listener.accepted.message
+        } else {
+            &listener.resolved_refs.message
+        };
+        DesiredCondition::new(
+            types::PROGRAMMED,
+            false,
+            reasons::INVALID,
+            format!("Listener is not served: {why}"),
+        )
+    } else if !gateway_programmed.status {
+        DesiredCondition::new(
+            types::PROGRAMMED,
+            false,
+            reasons::PENDING,
+            gateway_programmed.message.clone(),
+        )
+    } else {
+        DesiredCondition::new(
+            types::PROGRAMMED,
+            true,
+            reasons::PROGRAMMED,
+            "Kong listens for this listener",
+        )
+    };
+    vec![accepted, programmed, resolved, conflicted]
+}
+
+/// The full Gateway status. Listener entries follow the spec's listener order;
+/// `attached_routes` gives each listener's accepted route count (by name).
+pub fn gateway_status(
+    plan: &GatewayPlan,
+    data_plane: &DataPlaneState,
+    existing: Option<&GatewayStatus>,
+    attached_routes: &dyn Fn(&str) -> i32,
+    now: &Time,
+) -> GatewayStatus {
+    let generation = plan.generation.unwrap_or_default();
+    let addresses = gateway_addresses(plan, data_plane);
+    let accepted = accepted_condition(plan, data_plane);
+    let programmed = programmed_condition(&accepted, plan, data_plane, &addresses);
+    let existing_conditions = existing.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let conditions = merge_conditions(existing_conditions, &[accepted, programmed.clone()], generation, now);
+
+    let existing_listeners = existing.and_then(|s| s.listeners.as_deref()).unwrap_or_default();
+    let listeners = plan
+        .listeners
+        .iter()
+        .map(|listener| {
+            let previous = existing_listeners
+                .iter()
+                .find(|l| l.name == listener.name)
+                .map(|l| l.conditions.as_slice())
+                .unwrap_or_default();
+            GatewayStatusListeners {
+                name: listener.name.clone(),
+                attached_routes: attached_routes(&listener.name),
+                supported_kinds: Some(
+                    listener
+                        .supported_kinds
+                        .iter()
+                        .map(|k| GatewayStatusListenersSupportedKinds {
+                            group: Some(GATEWAY_API_GROUP.into()),
+                            kind: k.as_str().into(),
+                        })
+                        .collect(),
+                ),
+                conditions: merge_conditions(previous, &listener_conditions(listener, &programmed), generation, now),
+            }
+        })
+        .collect();
+
+    GatewayStatus {
+        addresses: (!addresses.is_empty()).then_some(addresses),
+        conditions: Some(conditions),
+        listeners: Some(listeners),
+        ..existing.cloned().unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests;

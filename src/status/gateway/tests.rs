@@ -1,0 +1,303 @@
+//! Gateway status rules, one test per rule of design section 5.
+
+use k8s_openapi::jiff::Timestamp;
+
+use super::*;
+use crate::api::ObjectKey;
+use crate::plan::{AddressRequest, AddressVerdict, ListenerVerdict, RouteKind, Verdict};
+
+fn now() -> Time {
+    Time(Timestamp::from_second(1_000).expect("time"))
+}
+
+fn ok(reason: &'static str) -> Verdict {
+    Verdict {
+        ok: true,
+        reason,
+        message: "ok".into(),
+    }
+}
+
+fn fail(reason: &'static str) -> Verdict {
+    Verdict {
+        ok: false,
+        reason,
+        message: format!("because {reason}"),
+    }
+}
+
+fn listener(name: &str, accepted: Verdict, programmed: bool) -> ListenerVerdict {
+    ListenerVerdict {
+        name: name.into(),
+        port: 80,
+        protocol: "HTTP".into(),
+        accepted,
+        conflicted: None,
+        resolved_refs: ok(reasons::RESOLVED_REFS),
+        supported_kinds: vec![RouteKind::HttpRoute, RouteKind::GrpcRoute],
+        programmed,
+    }
+}
+
+fn plan(listeners: Vec<ListenerVerdict>) -> GatewayPlan {
+    GatewayPlan {
+        key: ObjectKey::new("default", "gw"),
+        generation: Some(7),
+        listeners,
+        invalid_parameters: None,
+        addresses: AddressVerdict::default(),
+    }
+}
+
+fn serving() -> DataPlaneState {
+    DataPlaneState {
+        class_problem: None,
+        deployment: DeploymentState::Available,
+        load_balancer: vec![],
+        external_ips: vec![],
+        cluster_ips: vec!["10.96.0.10".into()],
+    }
+}
+
+fn status(plan: &GatewayPlan, data_plane: &DataPlaneState) -> GatewayStatus {
+    gateway_status(plan, data_plane, None, &|_| 0, &now())
+}
+
+fn condition<'a>(status: &'a GatewayStatus, type_: &str) -> (&'a str, &'a str) {
+    let c = status
+        .conditions
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+        .expect("condition present");
+    (c.status.as_str(), c.reason.as_str())
+}
+
+fn listener_condition<'a>(status: &'a GatewayStatus, name: &str, type_: &str) -> (&'a str, &'a str) {
+    let l = status
+        .listeners
+        .as_ref()
+        .and_then(|ls| ls.iter().find(|l| l.name == name))
+        .expect("listener present");
+    let c = l
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
+        .expect("condition present");
+    (c.status.as_str(), c.reason.as_str())
+}
+
+#[test]
+fn gateway_with_all_listeners_valid_and_a_running_data_plane_is_programmed() {
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &serving());
+    assert_eq!(condition(&s, "Accepted"), ("True", "Accepted"));
+    assert_eq!(condition(&s, "Programmed"), ("True", "Programmed"));
+    assert_eq!(listener_condition(&s, "web", "Programmed"), ("True", "Programmed"));
+    assert_eq!(listener_condition(&s, "web", "Conflicted"), ("False", "NoConflicts"));
+    assert_eq!(listener_condition(&s, "web", "ResolvedRefs"), ("True", "ResolvedRefs"));
+}
+
+#[test]
+fn some_rejected_listeners_keep_the_gateway_accepted_with_listeners_not_valid() {
+    let s = status(
+        &plan(vec![
+            listener("web", ok("Accepted"), true),
+            listener("odd", fail(reasons::UNSUPPORTED_PROTOCOL), false),
+        ]),
+        &serving(),
+    );
+    assert_eq!(condition(&s, "Accepted"), ("True", "ListenersNotValid"));
+    assert_eq!(condition(&s, "Programmed"), ("True", "Programmed"));
+    assert_eq!(
+        listener_condition(&s, "odd", "Accepted"),
+        ("False", "UnsupportedProtocol")
+    );
+    assert_eq!(listener_condition(&s, "odd", "Programmed"), ("False", "Invalid"));
+}
+
+#[test]
+fn all_rejected_listeners_make_the_gateway_not_accepted_with_listeners_not_valid() {
+    let s = status(
+        &plan(vec![listener("odd", fail(reasons::UNSUPPORTED_PROTOCOL), false)]),
+        &serving(),
+    );
+    assert_eq!(condition(&s, "Accepted"), ("False", "ListenersNotValid"));
+    assert_eq!(condition(&s, "Programmed"), ("False", "Invalid"));
+}
+
+#[test]
+fn conflicted_listener_reports_conflicted_true_with_the_conflict_reason() {
+    let mut l = listener("web", fail(reasons::HOSTNAME_CONFLICT), false);
+    l.conflicted = Some(fail(reasons::HOSTNAME_CONFLICT));
+    let s = status(&plan(vec![l]), &serving());
+    assert_eq!(
+        listener_condition(&s, "web", "Conflicted"),
+        ("True", "HostnameConflict")
+    );
+}
+
+#[test]
+fn missing_deployment_is_programmed_false_pending() {
+    let data_plane = DataPlaneState {
+        deployment: DeploymentState::Missing,
+        ..serving()
+    };
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
+    assert_eq!(condition(&s, "Programmed"), ("False", "Pending"));
+    assert_eq!(listener_condition(&s, "web", "Programmed"), ("False", "Pending"));
+}
+
+#[test]
+fn deployment_without_available_replica_is_programmed_false_pending() {
+    let data_plane = DataPlaneState {
+        deployment: DeploymentState::Progressing {
+            message: "0/1 ready".into(),
+        },
+        ..serving()
+    };
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
+    assert_eq!(condition(&s, "Programmed"), ("False", "Pending"));
+}
+
+#[test]
+fn deployment_the_cluster_cannot_run_is_programmed_false_no_resources() {
+    let data_plane = DataPlaneState {
+        deployment: DeploymentState::NoResources {
+            message: "quota".into(),
+        },
+        ..serving()
+    };
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
+    assert_eq!(condition(&s, "Programmed"), ("False", "NoResources"));
+}
+
+#[test]
+fn service_without_address_is_programmed_false_address_not_assigned() {
+    let data_plane = DataPlaneState {
+        cluster_ips: vec![],
+        ..serving()
+    };
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
+    assert_eq!(condition(&s, "Programmed"), ("False", "AddressNotAssigned"));
+    assert!(s.addresses.is_none());
+}
+
+#[test]
+fn load_balancer_ingress_is_preferred_over_cluster_ip() {
+    let data_plane = DataPlaneState {
+        load_balancer: vec![ServiceAddress {
+            type_: "Hostname",
+            value: "lb.example.com".into(),
+        }],
+        ..serving()
+    };
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
+    let addresses = s.addresses.expect("addresses");
+    assert_eq!(addresses.len(), 1);
+    assert_eq!(
+        (addresses[0].r#type.as_deref(), addresses[0].value.as_str()),
+        (Some("Hostname"), "lb.example.com")
+    );
+}
+
+#[test]
+fn cluster_ip_is_the_address_without_a_load_balancer() {
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &serving());
+    let addresses = s.addresses.expect("addresses");
+    assert_eq!(addresses[0].value, "10.96.0.10");
+    assert_eq!(addresses[0].r#type.as_deref(), Some("IPAddress"));
+}
+
+#[test]
+fn requested_address_is_reported_once_the_service_carries_it() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+    p.addresses.requested = vec![AddressRequest {
+        value: "192.0.2.10".into(),
+    }];
+    let waiting = status(&p, &serving());
+    assert_eq!(condition(&waiting, "Programmed"), ("False", "AddressNotAssigned"));
+    let carried = DataPlaneState {
+        external_ips: vec!["192.0.2.10".into()],
+        ..serving()
+    };
+    let s = status(&p, &carried);
+    assert_eq!(condition(&s, "Programmed"), ("True", "Programmed"));
+    assert_eq!(s.addresses.expect("addresses")[0].value, "192.0.2.10");
+}
+
+#[test]
+fn unusable_address_is_programmed_false_address_not_usable() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+    p.addresses.unusable = Some("bad".into());
+    let s = status(&p, &serving());
+    assert_eq!(condition(&s, "Programmed"), ("False", "AddressNotUsable"));
+}
+
+#[test]
+fn unsupported_address_type_is_accepted_false_unsupported_address() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+    p.addresses.unsupported = Some("Hostname".into());
+    let s = status(&p, &serving());
+    assert_eq!(condition(&s, "Accepted"), ("False", "UnsupportedAddress"));
+}
+
+#[test]
+fn class_problem_makes_the_gateway_not_accepted_with_invalid_parameters() {
+    let data_plane = DataPlaneState {
+        class_problem: Some("KongProxy missing".into()),
+        ..serving()
+    };
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
+    assert_eq!(condition(&s, "Accepted"), ("False", "InvalidParameters"));
+}
+
+#[test]
+fn gateway_parameters_ref_makes_the_gateway_not_accepted_with_invalid_parameters() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+    p.invalid_parameters = Some("not supported".into());
+    let s = status(&p, &serving());
+    assert_eq!(condition(&s, "Accepted"), ("False", "InvalidParameters"));
+}
+
+#[test]
+fn conditions_carry_the_gateway_generation() {
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &serving());
+    for c in s.conditions.iter().flatten() {
+        assert_eq!(c.observed_generation, Some(7));
+    }
+    for l in s.listeners.iter().flatten() {
+        assert!(l.conditions.iter().all(|c| c.observed_generation == Some(7)));
+    }
+}
+
+#[test]
+fn supported_kinds_name_the_gateway_api_group() {
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &serving());
+    let kinds = s.listeners.expect("listeners")[0]
+        .supported_kinds
+        .clone()
+        .expect("kinds");
+    let names: Vec<(Option<&str>, &str)> = kinds.iter().map(|k| (k.group.as_deref(), k.kind.as_str())).collect();
+    assert_eq!(
+        names,
+        [
+            (Some(GATEWAY_API_GROUP), "HTTPRoute"),
+            (Some(GATEWAY_API_GROUP), "GRPCRoute")
+        ]
+    );
+}
+
+#[test]
+fn attached_routes_count_even_on_a_rejected_listener() {
+    let p = plan(vec![listener("odd", fail(reasons::UNSUPPORTED_PROTOCOL), false)]);
+    let s = gateway_status(&p, &serving(), None, &|name| if name == "odd" { 2 } else { 0 }, &now());
+    assert_eq!(s.listeners.expect("listeners")[0].attached_routes, 2);
+}
+
+#[test]
+fn recomputing_an_unchanged_status_gives_an_equal_status() {
+    let p = plan(vec![listener("web", ok("Accepted"), true)]);
+    let first = status(&p, &serving());
+    let later = Time(Timestamp::from_second(9_000).expect("time"));
+    let second = gateway_status(&p, &serving(), Some(&first), &|_| 0, &later);
+    assert_eq!(first, second);
+}

@@ -1,0 +1,10 @@
+//! Status computation: planner verdicts and data plane state in, Gateway API
+//! status out. Pure; the controller decides whether to write it.
+
+mod class;
+pub mod conditions;
+mod gateway;
+
+pub use class::{ClassVerdict, gateway_class_conditions};
+pub use conditions::{ConditionChange, DesiredCondition, changed_conditions, merge_conditions};
+pub use gateway::{DataPlaneState, DeploymentState, ServiceAddress, gateway_status};
