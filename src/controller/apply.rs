@@ -10,6 +10,21 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::error::ReconcileError;
+
+/// Every request that changes the cluster is logged under this target, so tests and
+/// operators can tell an idle kongress (no such lines) from a busy one.
+pub const WRITE_LOG_TARGET: &str = "kongress::write";
+
+fn log_write<K: Resource<DynamicType = ()>>(verb: &str, object: &K) {
+    tracing::info!(
+        target: WRITE_LOG_TARGET,
+        verb,
+        kind = %K::kind(&()),
+        namespace = object.meta().namespace.as_deref().unwrap_or(""),
+        name = object.meta().name.as_deref().unwrap_or(""),
+        "write"
+    );
+}
 use crate::api::labels::{APPLIED_HASH_ANNOTATION, FIELD_MANAGER};
 use crate::render::content_hash;
 
@@ -26,6 +41,7 @@ where
     desired.annotations_mut().insert(APPLIED_HASH_ANNOTATION.into(), hash);
     let namespace = desired.namespace().unwrap_or_default();
     let api: Api<K> = Api::namespaced(client.clone(), &namespace);
+    log_write("apply", &desired);
     api.patch(
         &desired.name_any(),
         &PatchParams::apply(FIELD_MANAGER).force(),
@@ -45,6 +61,7 @@ where
         return Ok(false);
     }
     let api: Api<K> = Api::namespaced(client.clone(), &live.namespace().unwrap_or_default());
+    log_write("delete", live);
     match api.delete(&live.name_any(), &DeleteParams::background()).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
@@ -57,26 +74,39 @@ where
 /// overwriting someone else's newer write.
 pub async fn patch_status<K>(api: &Api<K>, object: &K, status: &impl Serialize) -> Result<(), ReconcileError>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
     let patch = serde_json::json!({
         "metadata": { "resourceVersion": object.resource_version() },
         "status": status,
     });
-    api.patch_status(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
+    log_write("patch status", object);
+    let result = api
+        .patch_status(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await;
+    ignore_not_found(result)
 }
 
 /// Sets the finalizer list, guarded by resourceVersion like [`patch_status`].
 pub async fn set_finalizers<K>(api: &Api<K>, object: &K, finalizers: Vec<String>) -> Result<(), ReconcileError>
 where
-    K: Resource + Clone + DeserializeOwned + Debug,
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
 {
     let patch = serde_json::json!({
         "metadata": { "resourceVersion": object.resource_version(), "finalizers": finalizers },
     });
-    api.patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    Ok(())
+    log_write("set finalizers", object);
+    let result = api
+        .patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .await;
+    ignore_not_found(result)
+}
+
+/// An object deleted since the cache saw it needs no status or finalizer change.
+fn ignore_not_found<T>(result: Result<T, kube::Error>) -> Result<(), ReconcileError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
+        Err(error) => Err(error.into()),
+    }
 }

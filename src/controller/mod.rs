@@ -25,6 +25,7 @@ use kube::{Api, Client};
 use tracing::{info, warn};
 
 pub use admin_tls::CA_SECRET_NAME;
+pub use apply::WRITE_LOG_TARGET;
 pub use error::ReconcileError;
 use stores::Stores;
 
@@ -169,8 +170,9 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
             triggers::classes_for_proxy(&proxy, &classes_for_proxies)
         })
         .watches_stream(crd_events, move |_crd| triggers::all_owned_classes(&classes_for_crds))
-        .owns_stream(deployment_events)
-        .owns_stream(service_events)
+        // Not `owns_stream`: it would look the cluster-scoped owner up in the child's namespace.
+        .watches_stream(deployment_events, |deployment| triggers::class_of_managed(&deployment))
+        .watches_stream(service_events, |service| triggers::class_of_managed(&service))
         .shutdown_on_signal()
         .run(reconcile::reconcile, error_policy, context)
         .for_each(|result| async move {

@@ -103,6 +103,11 @@ pub fn classes_for_proxy(proxy: &KongProxy, classes: &Store<GatewayClass>) -> Ve
         .collect()
 }
 
+/// The class a data plane object belongs to, from its class label.
+pub fn class_of_managed<K: ResourceExt>(object: &K) -> Option<ObjectRef<GatewayClass>> {
+    object.labels().get(GATEWAY_CLASS_LABEL).map(|class| class_ref(class))
+}
+
 /// Every class kongress owns (used when the installed Gateway API version changes).
 pub fn all_owned_classes(classes: &Store<GatewayClass>) -> Vec<ObjectRef<GatewayClass>> {
     classes

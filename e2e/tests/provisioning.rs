@@ -1,0 +1,714 @@
+//! Provisioning against a real API server, kube-controller-manager, scheduler and kwok.
+//! Each test owns a GatewayClass and a namespace named after it, and its own kongress.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use gateway_api::gatewayclasses::GatewayClass;
+use gateway_api::gateways::Gateway;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{Pod, Secret, Service};
+use kongress::api::KongProxy;
+use kongress::controller::WRITE_LOG_TARGET;
+use kongress::render::data_plane_names;
+use kongress_e2e::*;
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+
+/// A test's world: its namespace, class and KongProxy.
+struct Scenario {
+    client: Client,
+    namespace: String,
+    class: String,
+}
+
+impl Scenario {
+    async fn new(name: &str) -> Result<Self> {
+        let client = client().await?;
+        ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
+        fresh_namespace(&client, name).await?;
+        let scenario = Scenario {
+            client,
+            namespace: name.to_string(),
+            class: name.to_string(),
+        };
+        let classes: Api<GatewayClass> = Api::all(scenario.client.clone());
+        if let Some(old) = classes.get_opt(name).await? {
+            // A class left by an earlier, aborted run: release it so it can go.
+            if !old.finalizers().is_empty() {
+                classes
+                    .patch(
+                        name,
+                        &PatchParams::default(),
+                        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+                    )
+                    .await?;
+            }
+            let _ = classes.delete(name, &DeleteParams::default()).await;
+            eventually("old class to go", CONVERGE_TIMEOUT, || {
+                let classes = classes.clone();
+                async move {
+                    Ok(classes
+                        .get_opt(name)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .is_none()
+                        .then_some(()))
+                }
+            })
+            .await?;
+        }
+        create::<KongProxy>(
+            &scenario.client,
+            name,
+            json!({
+                "apiVersion": "kongress.dev/v1alpha1", "kind": "KongProxy",
+                "metadata": {"name": "proxy", "namespace": name},
+                "spec": {"replicas": 1}
+            }),
+        )
+        .await?;
+        create_cluster_scoped::<GatewayClass>(
+            &scenario.client,
+            json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
+                "metadata": {"name": name},
+                "spec": {
+                    "controllerName": "kongress.dev/gateway-controller",
+                    "parametersRef": {"group": "kongress.dev", "kind": "KongProxy", "name": "proxy", "namespace": name}
+                }
+            }),
+        )
+        .await?;
+        Ok(scenario)
+    }
+
+    fn names(&self) -> kongress::render::DataPlaneNames {
+        data_plane_names(&self.class, &self.namespace)
+    }
+
+    fn gateways(&self) -> Api<Gateway> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    async fn create_gateway(&self, name: &str, listeners: serde_json::Value) -> Result<Gateway> {
+        create(
+            &self.client,
+            &self.namespace,
+            json!({
+                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "spec": {"gatewayClassName": self.class, "listeners": listeners}
+            }),
+        )
+        .await
+    }
+
+    async fn create_tls_secret(&self, name: &str) -> Result<()> {
+        let (cert, key) = kongress::pki::generate_self_signed_pem("example.com")?;
+        create::<Secret>(
+            &self.client,
+            &self.namespace,
+            json!({
+                "apiVersion": "v1", "kind": "Secret",
+                "metadata": {"name": name, "namespace": self.namespace},
+                "type": "kubernetes.io/tls",
+                "stringData": {"tls.crt": cert, "tls.key": key}
+            }),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Waits for the Deployment's Kong env to hold `want` (name → value).
+    async fn wait_for_env(&self, want: &[(&str, &str)]) -> Result<BTreeMap<String, String>> {
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let name = self.names().deployment;
+        eventually(&format!("Deployment {name} env {want:?}"), CONVERGE_TIMEOUT, || {
+            let deployments = deployments.clone();
+            let name = name.clone();
+            async move {
+                let Some(deployment) = deployments.get_opt(&name).await.map_err(|e| e.to_string())? else {
+                    return Err("no Deployment".into());
+                };
+                let env = kong_env(&deployment);
+                if want.iter().all(|(k, v)| env.get(*k).map(String::as_str) == Some(*v)) {
+                    Ok(Some(env))
+                } else {
+                    Err(format!("{env:?}"))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Waits for the proxy Service to expose exactly `want` (port, protocol) pairs.
+    async fn wait_for_service_ports(&self, want: &[(i32, &str)]) -> Result<Service> {
+        let services: Api<Service> = Api::namespaced(self.client.clone(), &self.namespace);
+        let name = self.names().proxy_service;
+        let mut want: Vec<(i32, String)> = want.iter().map(|(p, proto)| (*p, proto.to_string())).collect();
+        want.sort();
+        eventually(&format!("Service {name} ports {want:?}"), CONVERGE_TIMEOUT, || {
+            let services = services.clone();
+            let name = name.clone();
+            let want = want.clone();
+            async move {
+                let Some(service) = services.get_opt(&name).await.map_err(|e| e.to_string())? else {
+                    return Err("no Service".into());
+                };
+                let mut got: Vec<(i32, String)> = service
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.ports.clone())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|p| (p.port, p.protocol.unwrap_or_default()))
+                    .collect();
+                got.sort();
+                if got == want {
+                    Ok(Some(service))
+                } else {
+                    Err(format!("{got:?}"))
+                }
+            }
+        })
+        .await
+    }
+
+    /// Waits until the Gateway's condition `type_` has `status` (and `reason`, when given).
+    async fn wait_for_gateway_condition(
+        &self,
+        gateway: &str,
+        type_: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<Gateway> {
+        let gateways = self.gateways();
+        eventually(
+            &format!("Gateway {gateway} {type_}={status} {reason:?}"),
+            CONVERGE_TIMEOUT,
+            || {
+                let gateways = gateways.clone();
+                async move {
+                    let gw = gateways.get(gateway).await.map_err(|e| e.to_string())?;
+                    let conditions = gw
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.conditions.clone())
+                        .unwrap_or_default();
+                    let found = conditions.iter().find(|c| c.type_ == type_);
+                    match found {
+                        Some(c) if c.status == status && reason.is_none_or(|r| r == c.reason) => Ok(Some(gw)),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// Waits until a listener's condition `type_` has `status` and `reason`.
+    async fn wait_for_listener_condition(
+        &self,
+        gateway: &str,
+        listener: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> Result<()> {
+        let gateways = self.gateways();
+        eventually(
+            &format!("{gateway}/{listener} {type_}={status}/{reason}"),
+            CONVERGE_TIMEOUT,
+            || {
+                let gateways = gateways.clone();
+                async move {
+                    let gw = gateways.get(gateway).await.map_err(|e| e.to_string())?;
+                    let listeners = gw.status.as_ref().and_then(|s| s.listeners.clone()).unwrap_or_default();
+                    let condition = listeners
+                        .iter()
+                        .find(|l| l.name == listener)
+                        .and_then(|l| l.conditions.iter().find(|c| c.type_ == type_).cloned());
+                    match condition {
+                        Some(c) if c.status == status && c.reason == reason => Ok(Some(())),
+                        other => Err(format!("{other:?}")),
+                    }
+                }
+            },
+        )
+        .await
+    }
+
+    /// Deletes the test's Gateways and class, then checks the data plane is gone.
+    async fn tear_down(&self) -> Result<()> {
+        self.gateways()
+            .delete_collection(&DeleteParams::default(), &ListParams::default())
+            .await?;
+        let classes: Api<GatewayClass> = Api::all(self.client.clone());
+        classes.delete(&self.class, &DeleteParams::default()).await?;
+        eventually("GatewayClass to be deleted", CONVERGE_TIMEOUT, || {
+            let classes = classes.clone();
+            let class = self.class.clone();
+            async move {
+                Ok(classes
+                    .get_opt(&class)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .is_none()
+                    .then_some(()))
+            }
+        })
+        .await?;
+        self.assert_no_data_plane().await
+    }
+
+    async fn assert_no_data_plane(&self) -> Result<()> {
+        let names = self.names();
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), &self.namespace);
+        let services: Api<Service> = Api::namespaced(self.client.clone(), &self.namespace);
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        eventually("data plane objects to be gone", CONVERGE_TIMEOUT, || {
+            let (deployments, services, secrets, names) =
+                (deployments.clone(), services.clone(), secrets.clone(), names.clone());
+            async move {
+                let left = [
+                    deployments
+                        .get_opt(&names.deployment)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map(|_| "Deployment"),
+                    services
+                        .get_opt(&names.proxy_service)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map(|_| "proxy Service"),
+                    services
+                        .get_opt(&names.admin_service)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map(|_| "admin Service"),
+                    secrets
+                        .get_opt(&names.admin_tls_secret)
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map(|_| "admin Secret"),
+                ];
+                let left: Vec<&str> = left.into_iter().flatten().collect();
+                if left.is_empty() {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("still there: {left:?}"))
+                }
+            }
+        })
+        .await
+    }
+}
+
+fn kong_env(deployment: &Deployment) -> BTreeMap<String, String> {
+    deployment
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .and_then(|p| p.containers.first())
+        .and_then(|c| c.env.clone())
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|e| Some((e.name, e.value?)))
+        .collect()
+}
+
+fn kong_docs_listeners() -> serde_json::Value {
+    json!([
+        {"name": "http", "port": 80, "protocol": "HTTP"},
+        {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "example.com",
+         "tls": {"mode": "Terminate", "certificateRefs": [{"name": "example-tls"}]}},
+        {"name": "tcp", "port": 9901, "protocol": "TCP"},
+        {"name": "udp", "port": 9902, "protocol": "UDP"},
+        {"name": "tls", "port": 9903, "protocol": "TLS", "tls": {"mode": "Passthrough"}}
+    ])
+}
+
+/// Runs a test body with a fresh kongress, and prints the operator log when it fails.
+async fn with_operator<F, Fut>(name: &str, body: F) -> Result<()>
+where
+    F: FnOnce(Operator) -> Fut,
+    Fut: std::future::Future<Output = Result<Operator>>,
+{
+    let operator = Operator::start(name).await?;
+    let log = operator.log.clone();
+    match body(operator).await {
+        Ok(operator) => operator.stop().await,
+        Err(error) => {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text
+                .lines()
+                .rev()
+                .take(60)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            bail!(
+                "{error:#}\n--- kongress log ({}) ---\n{}",
+                log.display(),
+                tail.join("\n")
+            )
+        }
+    }
+}
+
+#[tokio::test]
+async fn kong_documentation_gateway_gets_a_matching_data_plane_and_becomes_programmed() -> Result<()> {
+    let s = Scenario::new("e2e-kong-docs").await?;
+    with_operator("kong-docs", |operator| async move {
+        s.create_tls_secret("example-tls").await?;
+        s.create_gateway("kong", kong_docs_listeners()).await?;
+
+        s.wait_for_env(&[
+            ("KONG_PROXY_LISTEN", "0.0.0.0:80, 0.0.0.0:443 ssl http2"),
+            ("KONG_STREAM_LISTEN", "0.0.0.0:9901, 0.0.0.0:9902 udp, 0.0.0.0:9903 ssl"),
+            ("KONG_DATABASE", "off"),
+            ("KONG_ROUTER_FLAVOR", "expressions"),
+        ])
+        .await?;
+        s.wait_for_service_ports(&[(80, "TCP"), (443, "TCP"), (9901, "TCP"), (9902, "UDP"), (9903, "TCP")])
+            .await?;
+
+        // kwok runs the pod: the scheduler placed it on a fake node and it reports Ready.
+        let pods: Api<Pod> = Api::namespaced(s.client.clone(), &s.namespace);
+        let selector = format!("app.kubernetes.io/instance={}", s.names().deployment);
+        eventually("a Ready Kong pod", CONVERGE_TIMEOUT, || {
+            let pods = pods.clone();
+            let selector = selector.clone();
+            async move {
+                let list = pods
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ready = list.items.iter().any(|p| {
+                    p.status
+                        .as_ref()
+                        .and_then(|s| s.conditions.as_ref())
+                        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+                });
+                if ready {
+                    Ok(Some(()))
+                } else {
+                    Err(format!("{} pods, none Ready", list.items.len()))
+                }
+            }
+        })
+        .await?;
+
+        let gateway = s
+            .wait_for_gateway_condition("kong", "Programmed", "True", Some("Programmed"))
+            .await?;
+        let status = gateway.status.clone().context("status")?;
+        assert!(
+            !status.addresses.clone().unwrap_or_default().is_empty(),
+            "Gateway has no address: {status:?}"
+        );
+        for listener in ["http", "https", "tcp", "udp", "tls"] {
+            s.wait_for_listener_condition("kong", listener, "Accepted", "True", "Accepted")
+                .await?;
+            s.wait_for_listener_condition("kong", listener, "Programmed", "True", "Programmed")
+                .await?;
+            s.wait_for_listener_condition("kong", listener, "ResolvedRefs", "True", "ResolvedRefs")
+                .await?;
+            s.wait_for_listener_condition("kong", listener, "Conflicted", "False", "NoConflicts")
+                .await?;
+        }
+
+        let table = run_kubectl(&["get", "gateway", "kong", "-n", &s.namespace]).await?;
+        let row = table.lines().nth(1).context("kubectl printed no row")?;
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        // NAME CLASS ADDRESS PROGRAMMED AGE
+        assert_eq!(columns.get(3), Some(&"True"), "kubectl get gateway:\n{table}");
+        assert!(
+            columns.get(2).is_some_and(|a| a.parse::<std::net::IpAddr>().is_ok()),
+            "no address in:\n{table}"
+        );
+
+        let classes: Api<GatewayClass> = Api::all(s.client.clone());
+        let class = classes.get(&s.class).await?;
+        assert!(
+            class
+                .finalizers()
+                .iter()
+                .any(|f| f == "gateway-exists-finalizer.gateway.networking.k8s.io")
+        );
+        let accepted = class.status.and_then(|st| st.conditions).unwrap_or_default();
+        assert!(
+            accepted.iter().any(|c| c.type_ == "Accepted" && c.status == "True"),
+            "class conditions: {accepted:?}"
+        );
+        assert!(
+            accepted
+                .iter()
+                .any(|c| c.type_ == "SupportedVersion" && c.status == "True"),
+            "class conditions: {accepted:?}"
+        );
+
+        s.tear_down().await?;
+        Ok(operator)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn gateways_of_one_class_merge_and_a_newer_conflict_leaves_the_older_gateway_serving() -> Result<()> {
+    let s = Scenario::new("e2e-merge").await?;
+    with_operator("merge", |operator| async move {
+        s.create_gateway(
+            "first",
+            json!([
+                {"name": "web", "port": 80, "protocol": "HTTP", "hostname": "first.example.com"},
+                {"name": "db", "port": 5432, "protocol": "TCP"}
+            ]),
+        )
+        .await?;
+        s.wait_for_gateway_condition("first", "Programmed", "True", None)
+            .await?;
+        s.create_gateway(
+            "second",
+            json!([
+                {"name": "web", "port": 80, "protocol": "HTTP", "hostname": "second.example.com"},
+                {"name": "api", "port": 8080, "protocol": "HTTP"}
+            ]),
+        )
+        .await?;
+        s.wait_for_env(&[
+            ("KONG_PROXY_LISTEN", "0.0.0.0:80, 0.0.0.0:8080"),
+            ("KONG_STREAM_LISTEN", "0.0.0.0:5432"),
+        ])
+        .await?;
+        s.wait_for_service_ports(&[(80, "TCP"), (8080, "TCP"), (5432, "TCP")])
+            .await?;
+        s.wait_for_gateway_condition("second", "Programmed", "True", None)
+            .await?;
+
+        let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), &s.namespace);
+        // Deployment status moves with kube-controller-manager; its generation moves only with the spec.
+        let before = deployments.get(&s.names().deployment).await?.metadata.generation;
+
+        // A newer Gateway asks for 5432 as HTTP: it loses; the older TCP listener keeps serving.
+        s.create_gateway("third", json!([{"name": "clash", "port": 5432, "protocol": "HTTP"}]))
+            .await?;
+        s.wait_for_listener_condition("third", "clash", "Conflicted", "True", "ProtocolConflict")
+            .await?;
+        s.wait_for_listener_condition("third", "clash", "Accepted", "False", "ProtocolConflict")
+            .await?;
+        s.wait_for_gateway_condition("third", "Accepted", "False", Some("ListenersNotValid"))
+            .await?;
+        s.wait_for_listener_condition("first", "db", "Conflicted", "False", "NoConflicts")
+            .await?;
+        s.wait_for_gateway_condition("first", "Programmed", "True", None)
+            .await?;
+        let after = deployments.get(&s.names().deployment).await?.metadata.generation;
+        assert_eq!(
+            before, after,
+            "a rejected listener must not touch the serving Deployment"
+        );
+
+        s.tear_down().await?;
+        Ok(operator)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn removing_a_listener_removes_its_service_port_and_env_entry() -> Result<()> {
+    let s = Scenario::new("e2e-remove-listener").await?;
+    with_operator("remove-listener", |operator| async move {
+        s.create_gateway(
+            "gw",
+            json!([
+                {"name": "web", "port": 80, "protocol": "HTTP"},
+                {"name": "dns", "port": 53, "protocol": "UDP"}
+            ]),
+        )
+        .await?;
+        s.wait_for_env(&[("KONG_STREAM_LISTEN", "0.0.0.0:53 udp")]).await?;
+        s.wait_for_service_ports(&[(80, "TCP"), (53, "UDP")]).await?;
+        let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), &s.namespace);
+        let template_hash = |d: &Deployment| {
+            d.spec
+                .as_ref()
+                .and_then(|s| s.template.metadata.as_ref())
+                .and_then(|m| m.annotations.clone())
+                .unwrap_or_default()
+                .get("kongress.dev/listen-hash")
+                .cloned()
+        };
+        let before = template_hash(&deployments.get(&s.names().deployment).await?);
+
+        s.gateways()
+            .patch(
+                "gw",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}})),
+            )
+            .await?;
+        s.wait_for_env(&[("KONG_STREAM_LISTEN", "off"), ("KONG_PROXY_LISTEN", "0.0.0.0:80")])
+            .await?;
+        s.wait_for_service_ports(&[(80, "TCP")]).await?;
+        let after = template_hash(&deployments.get(&s.names().deployment).await?);
+        assert_ne!(
+            before, after,
+            "a listener change must roll the pods (pod template annotation)"
+        );
+
+        s.tear_down().await?;
+        Ok(operator)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn certificate_secret_appearing_resolves_the_listener() -> Result<()> {
+    let s = Scenario::new("e2e-late-secret").await?;
+    with_operator("late-secret", |operator| async move {
+        s.create_gateway(
+            "gw",
+            json!([
+                {"name": "web", "port": 80, "protocol": "HTTP"},
+                {"name": "secure", "port": 443, "protocol": "HTTPS", "tls": {"certificateRefs": [{"name": "late-tls"}]}}
+            ]),
+        )
+        .await?;
+        s.wait_for_listener_condition("gw", "secure", "ResolvedRefs", "False", "InvalidCertificateRef")
+            .await?;
+        s.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80")]).await?;
+        s.create_tls_secret("late-tls").await?;
+        s.wait_for_listener_condition("gw", "secure", "ResolvedRefs", "True", "ResolvedRefs")
+            .await?;
+        s.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80, 0.0.0.0:443 ssl http2")])
+            .await?;
+        s.tear_down().await?;
+        Ok(operator)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn garbage_collector_removes_the_data_plane_of_a_deleted_class() -> Result<()> {
+    let s = Scenario::new("e2e-gc").await?;
+    let operator = Operator::start("gc").await?;
+    s.create_gateway("gw", json!([{"name": "web", "port": 80, "protocol": "HTTP"}]))
+        .await?;
+    s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
+    // Without kongress nobody deletes the objects explicitly: only ownerReferences can.
+    operator.stop().await?;
+    let classes: Api<GatewayClass> = Api::all(s.client.clone());
+    classes
+        .patch(
+            &s.class,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+        )
+        .await?;
+    classes.delete(&s.class, &DeleteParams::default()).await?;
+    s.assert_no_data_plane().await?;
+    s.gateways()
+        .delete_collection(&DeleteParams::default(), &ListParams::default())
+        .await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn restarting_kongress_on_a_converged_cluster_makes_zero_writes() -> Result<()> {
+    let s = Scenario::new("e2e-restart").await?;
+    let first = Operator::start("restart-first").await?;
+    s.create_tls_secret("example-tls").await?;
+    s.create_gateway("kong", kong_docs_listeners()).await?;
+    s.wait_for_gateway_condition("kong", "Programmed", "True", None).await?;
+    // Let late events (Deployment status, EndpointSlices) settle.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let snapshot = resource_versions(&s).await?;
+    let first_log = std::fs::read_to_string(&first.log)?;
+    first.stop().await?;
+    assert!(
+        first_log.contains(WRITE_LOG_TARGET),
+        "the write log lines this test relies on are missing"
+    );
+
+    let second = Operator::start("restart-second").await?;
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let after = resource_versions(&s).await?;
+    let log = std::fs::read_to_string(&second.log)?;
+    second.stop().await?;
+    assert_eq!(
+        snapshot, after,
+        "kongress changed a converged cluster after a restart; log:\n{log}"
+    );
+    // Even a write that changes nothing (a no-op apply or patch) is a request kongress must not make.
+    let writes: Vec<&str> = log.lines().filter(|l| l.contains(WRITE_LOG_TARGET)).collect();
+    assert!(
+        writes.is_empty(),
+        "kongress sent {} writes after a restart:\n{}",
+        writes.len(),
+        writes.join("\n")
+    );
+
+    let teardown = Operator::start("restart-teardown").await?;
+    let result = s.tear_down().await;
+    teardown.stop().await?;
+    result
+}
+
+/// resourceVersion of every object kongress writes for the scenario.
+async fn resource_versions(s: &Scenario) -> Result<BTreeMap<String, String>> {
+    let names = s.names();
+    let mut versions = BTreeMap::new();
+    let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), &s.namespace);
+    let services: Api<Service> = Api::namespaced(s.client.clone(), &s.namespace);
+    let secrets: Api<Secret> = Api::namespaced(s.client.clone(), &s.namespace);
+    let classes: Api<GatewayClass> = Api::all(s.client.clone());
+    let deployment = deployments.get(&names.deployment).await?;
+    // Deployment status moves with kube-controller-manager; compare what kongress owns.
+    versions.insert(
+        "Deployment generation".into(),
+        deployment.metadata.generation.unwrap_or_default().to_string(),
+    );
+    versions.insert(
+        "proxy Service".into(),
+        services
+            .get(&names.proxy_service)
+            .await?
+            .resource_version()
+            .unwrap_or_default(),
+    );
+    versions.insert(
+        "admin Service".into(),
+        services
+            .get(&names.admin_service)
+            .await?
+            .resource_version()
+            .unwrap_or_default(),
+    );
+    versions.insert(
+        "admin Secret".into(),
+        secrets
+            .get(&names.admin_tls_secret)
+            .await?
+            .resource_version()
+            .unwrap_or_default(),
+    );
+    versions.insert(
+        "GatewayClass".into(),
+        classes.get(&s.class).await?.resource_version().unwrap_or_default(),
+    );
+    for gateway in s.gateways().list(&ListParams::default()).await? {
+        versions.insert(
+            format!("Gateway {}", gateway.name_any()),
+            gateway.resource_version().unwrap_or_default(),
+        );
+    }
+    if versions.values().any(String::is_empty) {
+        bail!("an object has no resourceVersion: {versions:?}");
+    }
+    Ok(versions)
+}
