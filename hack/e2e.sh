@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make e2e`: a throwaway cluster, the e2e suite against it, and teardown even on failure.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CLUSTER=e2e-$$
+STATE=$ROOT/e2e/.clusters/$CLUSTER
+
+cleanup() {
+  local status=$?
+  if [[ $status -ne 0 && -d $STATE/logs ]]; then
+    echo "[e2e] failed; last lines of each component log:" >&2
+    for f in "$STATE"/logs/*.log; do echo "--- $f" >&2; tail -n 15 "$f" >&2; done
+  fi
+  "$ROOT/e2e/cluster" down "$CLUSTER" || true
+  exit $status
+}
+trap cleanup EXIT
+
+"$ROOT/e2e/cluster" up "$CLUSTER"
+KUBECTL="$ROOT/e2e/.bin/kubectl --kubeconfig $STATE/kubeconfig"
+$KUBECTL apply --server-side -f "$ROOT/crds/" >/dev/null
+$KUBECTL wait --for=condition=Established crd/kongproxies.kongress.dev --timeout=60s >/dev/null
+
+cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
+# One kongress per test, and they must not overlap: tests run one at a time.
+KUBECONFIG=$STATE/kubeconfig KONGRESS_BIN=$ROOT/target/debug/kongress \
+  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e -- --test-threads=1
