@@ -70,11 +70,11 @@ pub struct KongProxySpec {
     /// Port of Kong's status API (readiness probe). Internal; a listener may not use it. Defaults to 8100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
-    pub status_port: Option<u16>,
+    pub status_port: Option<i32>,
     /// Port of Kong's admin API (mutual TLS, used by kongress only). Internal; a listener may not use it. Defaults to 8444.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
-    pub admin_port: Option<u16>,
+    pub admin_port: Option<i32>,
     /// How listener ports map to container ports. `ListenerPort` (default) binds each
     /// listener port as is and sets the sysctl `net.ipv4.ip_unprivileged_port_start=0`;
     /// `Shifted` is for clusters that forbid that sysctl: ports below 1024 are bound at
@@ -156,13 +156,21 @@ impl KongProxySpec {
     pub fn replicas(&self) -> i32 {
         self.replicas.unwrap_or(1)
     }
+    /// The status port. The CRD schema keeps it in 1..=65535; anything else falls back to the default.
     pub fn status_port(&self) -> u16 {
-        self.status_port.unwrap_or(DEFAULT_STATUS_PORT)
+        port_or(self.status_port, DEFAULT_STATUS_PORT)
     }
+    /// The admin port, checked like [`Self::status_port`].
     pub fn admin_port(&self) -> u16 {
-        self.admin_port.unwrap_or(DEFAULT_ADMIN_PORT)
+        port_or(self.admin_port, DEFAULT_ADMIN_PORT)
     }
     pub fn port_mode(&self) -> PortMode {
         self.port_mode.unwrap_or_default()
     }
+}
+
+// Ports are i32 in the schema (as in every Kubernetes API); u16 would publish the
+// non-standard format "uint16", which the API server warns about.
+fn port_or(port: Option<i32>, default: u16) -> u16 {
+    port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).unwrap_or(default)
 }

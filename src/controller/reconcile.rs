@@ -29,7 +29,7 @@ use crate::api::{
 };
 use crate::plan::{ClassPlan, PlanInput, PlanSettings, SecretLookup, plan_class};
 use crate::render::{DataPlaneNames, RenderInput, data_plane_names, render};
-use crate::status::{ClassVerdict, DataPlaneState, changed_conditions, gateway_class_conditions, gateway_status};
+use crate::status::{ClassVerdict, DataPlaneState, gateway_class_conditions, gateway_status, gateway_status_events};
 
 /// The Gateway CRD, whose bundle-version annotation says which Gateway API is installed.
 pub const GATEWAY_CRD_NAME: &str = "gateways.gateway.networking.k8s.io";
@@ -356,37 +356,23 @@ async fn write_gateway_status(
     Ok(())
 }
 
-/// One Event per Gateway condition that changed, so `kubectl describe` tells the story.
+/// Publishes the Events of a Gateway status change, so `kubectl describe` tells the story.
 async fn publish_condition_events(
     ctx: &Context,
     gateway: &Gateway,
     before: Option<&GatewayStatus>,
     after: &GatewayStatus,
 ) {
-    let before_conditions = before.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    let after_conditions = after.conditions.as_deref().unwrap_or_default();
-    let mut changes: Vec<(String, crate::status::ConditionChange)> =
-        changed_conditions(before_conditions, after_conditions)
-            .into_iter()
-            .map(|c| (String::new(), c))
-            .collect();
-    for listener in after.listeners.iter().flatten() {
-        let previous = before
-            .and_then(|s| s.listeners.as_ref())
-            .and_then(|ls| ls.iter().find(|l| l.name == listener.name))
-            .map(|l| l.conditions.as_slice())
-            .unwrap_or_default();
-        for change in changed_conditions(previous, &listener.conditions) {
-            changes.push((format!("listener {}: ", listener.name), change));
-        }
-    }
     let reference = gateway.object_ref(&());
-    for (scope, change) in changes {
-        let healthy = (change.status == "True") != (change.type_ == types::CONFLICTED);
+    for status_event in gateway_status_events(before, after) {
         let event = Event {
-            type_: if healthy { EventType::Normal } else { EventType::Warning },
-            reason: change.reason.clone(),
-            note: Some(format!("{scope}{}={}: {}", change.type_, change.status, change.message)),
+            type_: if status_event.warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: status_event.reason,
+            note: Some(status_event.note),
             action: "Reconcile".into(),
             secondary: None,
         };

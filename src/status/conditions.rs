@@ -1,5 +1,6 @@
 //! Merging freshly computed conditions into the ones already in status.
 
+use gateway_api::gateways::GatewayStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 /// A condition kongress wants, before time and generation are stamped on it.
@@ -88,9 +89,54 @@ pub fn changed_conditions(before: &[Condition], after: &[Condition]) -> Vec<Cond
         .collect()
 }
 
+/// An Event to publish about a status change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusEvent {
+    pub warning: bool,
+    pub reason: String,
+    pub note: String,
+}
+
+/// Whether a condition's status is the good one (`Conflicted` is good when False).
+fn healthy(type_: &str, status: &str) -> bool {
+    (status == "True") != (type_ == crate::api::conditions::types::CONFLICTED)
+}
+
+/// Events for a Gateway status change: every changed Gateway condition, and listener
+/// conditions that turned bad or changed from an earlier value. A new listener that
+/// is fine from the start adds no noise.
+pub fn gateway_status_events(before: Option<&GatewayStatus>, after: &GatewayStatus) -> Vec<StatusEvent> {
+    let before_conditions = before.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let after_conditions = after.conditions.as_deref().unwrap_or_default();
+    let event = |scope: &str, change: ConditionChange| StatusEvent {
+        warning: !healthy(&change.type_, &change.status),
+        note: format!("{scope}{}={}: {}", change.type_, change.status, change.message),
+        reason: change.reason,
+    };
+    let mut events: Vec<StatusEvent> = changed_conditions(before_conditions, after_conditions)
+        .into_iter()
+        .map(|c| event("", c))
+        .collect();
+    for listener in after.listeners.iter().flatten() {
+        let previous = before
+            .and_then(|s| s.listeners.as_ref())
+            .and_then(|ls| ls.iter().find(|l| l.name == listener.name))
+            .map(|l| l.conditions.as_slice())
+            .unwrap_or_default();
+        for change in changed_conditions(previous, &listener.conditions) {
+            let existed = previous.iter().any(|c| c.type_ == change.type_);
+            if existed || !healthy(&change.type_, &change.status) {
+                events.push(event(&format!("listener {}: ", listener.name), change));
+            }
+        }
+    }
+    events
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_api::gateways::GatewayStatusListeners;
     use k8s_openapi::jiff::Timestamp;
 
     fn at(second: i64) -> Time {
@@ -171,5 +217,59 @@ mod tests {
         let changes = changed_conditions(&before, &after);
         assert_eq!(changes.len(), 1);
         assert_eq!(changes[0].type_, "Programmed");
+    }
+
+    fn listener(name: &str, conditions: Vec<Condition>) -> GatewayStatusListeners {
+        GatewayStatusListeners {
+            name: name.into(),
+            conditions,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_healthy_listener_publishes_no_event_but_a_broken_one_warns() {
+        let after = GatewayStatus {
+            conditions: Some(vec![condition("Accepted", "True", "Accepted", 1)]),
+            listeners: Some(vec![
+                listener("ok", vec![condition("Accepted", "True", "Accepted", 1)]),
+                listener("bad", vec![condition("Accepted", "False", "UnsupportedProtocol", 1)]),
+            ]),
+            ..Default::default()
+        };
+        let events = gateway_status_events(None, &after);
+        let notes: Vec<(&str, bool)> = events.iter().map(|e| (e.reason.as_str(), e.warning)).collect();
+        assert_eq!(notes, [("Accepted", false), ("UnsupportedProtocol", true)]);
+        assert!(events[1].note.starts_with("listener bad: Accepted=False"));
+    }
+
+    #[test]
+    fn a_listener_recovering_publishes_a_normal_event() {
+        let before = GatewayStatus {
+            listeners: Some(vec![listener(
+                "l",
+                vec![condition("Conflicted", "True", "HostnameConflict", 1)],
+            )]),
+            ..Default::default()
+        };
+        let after = GatewayStatus {
+            listeners: Some(vec![listener(
+                "l",
+                vec![condition("Conflicted", "False", "NoConflicts", 2)],
+            )]),
+            ..Default::default()
+        };
+        let events = gateway_status_events(Some(&before), &after);
+        assert_eq!(events.len(), 1);
+        assert!(!events[0].warning);
+    }
+
+    #[test]
+    fn an_unchanged_status_publishes_nothing() {
+        let status = GatewayStatus {
+            conditions: Some(vec![condition("Programmed", "False", "Pending", 1)]),
+            ..Default::default()
+        };
+        assert!(gateway_status_events(Some(&status), &status).is_empty());
     }
 }

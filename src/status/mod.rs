@@ -6,5 +6,7 @@ pub mod conditions;
 mod gateway;
 
 pub use class::{ClassVerdict, gateway_class_conditions};
-pub use conditions::{ConditionChange, DesiredCondition, changed_conditions, merge_conditions};
+pub use conditions::{
+    ConditionChange, DesiredCondition, StatusEvent, changed_conditions, gateway_status_events, merge_conditions,
+};
 pub use gateway::{DataPlaneState, DeploymentState, ServiceAddress, gateway_status};
