@@ -172,5 +172,7 @@ impl KongProxySpec {
 // Ports are i32 in the schema (as in every Kubernetes API); u16 would publish the
 // non-standard format "uint16", which the API server warns about.
 fn port_or(port: Option<i32>, default: u16) -> u16 {
-    port.and_then(|p| u16::try_from(p).ok()).filter(|p| *p > 0).unwrap_or(default)
+    port.and_then(|p| u16::try_from(p).ok())
+        .filter(|p| *p > 0)
+        .unwrap_or(default)
 }
