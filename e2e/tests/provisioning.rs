@@ -712,3 +712,66 @@ async fn resource_versions(s: &Scenario) -> Result<BTreeMap<String, String>> {
     }
     Ok(versions)
 }
+
+#[tokio::test]
+async fn a_class_whose_kong_proxy_vanishes_keeps_serving_and_says_why() -> Result<()> {
+    let s = Scenario::new("e2e-lost-params").await?;
+    with_operator("lost-params", |operator| async move {
+        s.create_gateway("gw", json!([{"name": "web", "port": 80, "protocol": "HTTP"}]))
+            .await?;
+        s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
+        let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), &s.namespace);
+        let generation = deployments.get(&s.names().deployment).await?.metadata.generation;
+
+        let proxies: Api<KongProxy> = Api::namespaced(s.client.clone(), &s.namespace);
+        proxies.delete("proxy", &DeleteParams::default()).await?;
+        let classes: Api<GatewayClass> = Api::all(s.client.clone());
+        eventually("class Accepted=False/InvalidParameters", CONVERGE_TIMEOUT, || {
+            let classes = classes.clone();
+            let class = s.class.clone();
+            async move {
+                let class = classes.get(&class).await.map_err(|e| e.to_string())?;
+                let conditions = class.status.and_then(|st| st.conditions).unwrap_or_default();
+                let accepted = conditions.iter().find(|c| c.type_ == "Accepted");
+                match accepted {
+                    Some(c) if c.status == "False" && c.reason == "InvalidParameters" => Ok(Some(())),
+                    other => Err(format!("{other:?}")),
+                }
+            }
+        })
+        .await?;
+        s.wait_for_gateway_condition("gw", "Accepted", "False", Some("InvalidParameters"))
+            .await?;
+        // The data plane that was serving stays exactly as it was.
+        let kept = deployments.get(&s.names().deployment).await?;
+        assert_eq!(kept.metadata.generation, generation);
+        assert!(kept.metadata.deletion_timestamp.is_none());
+
+        // A Gateway whose listeners are all invalid is rejected without touching the others.
+        create::<KongProxy>(
+            &s.client,
+            &s.namespace,
+            json!({
+                "apiVersion": "kongress.dev/v1alpha1", "kind": "KongProxy",
+                "metadata": {"name": "proxy", "namespace": s.namespace}, "spec": {}
+            }),
+        )
+        .await?;
+        s.wait_for_gateway_condition("gw", "Accepted", "True", Some("Accepted"))
+            .await?;
+        s.create_gateway(
+            "odd",
+            json!([{"name": "quic", "port": 7000, "protocol": "example.com/quic"}]),
+        )
+        .await?;
+        s.wait_for_gateway_condition("odd", "Accepted", "False", Some("ListenersNotValid"))
+            .await?;
+        s.wait_for_listener_condition("odd", "quic", "Accepted", "False", "UnsupportedProtocol")
+            .await?;
+        s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
+
+        s.tear_down().await?;
+        Ok(operator)
+    })
+    .await
+}
