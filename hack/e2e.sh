@@ -22,7 +22,28 @@ KUBECTL="$ROOT/e2e/.bin/kubectl --kubeconfig $STATE/kubeconfig"
 $KUBECTL apply --server-side -f "$ROOT/crds/" >/dev/null
 $KUBECTL wait --for=condition=Established crd/kongproxies.kongress.dev --timeout=60s >/dev/null
 
+HELM=$ROOT/e2e/.bin/helm
+"$HELM" lint --strict "$ROOT/charts/kongress" >/dev/null
+"$HELM" lint --strict "$ROOT/charts/kongress" --set gatewayClass.create=true >/dev/null
+
+# kongress runs as the chart's ServiceAccount, so the e2e suite also proves its RBAC.
+$KUBECTL create namespace kongress-system --dry-run=client -o yaml | $KUBECTL apply -f - >/dev/null
+"$HELM" template kongress "$ROOT/charts/kongress" --namespace kongress-system \
+  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml | $KUBECTL apply -f - >/dev/null
+token=$($KUBECTL -n kongress-system create token kongress --duration=3h)
+server=$($KUBECTL config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
+ca=$($KUBECTL config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
+cat >"$STATE/kongress-sa.kubeconfig" <<CONFIG
+apiVersion: v1
+kind: Config
+clusters: [{name: e2e, cluster: {server: "$server", certificate-authority-data: "$ca"}}]
+users: [{name: kongress, user: {token: "$token"}}]
+contexts: [{name: kongress, context: {cluster: e2e, user: kongress}}]
+current-context: kongress
+CONFIG
+
 cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
 # One kongress per test, and they must not overlap: tests run one at a time.
-KUBECONFIG=$STATE/kubeconfig KONGRESS_BIN=$ROOT/target/debug/kongress \
+KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
+  KONGRESS_BIN=$ROOT/target/debug/kongress \
   cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e -- --test-threads=1

@@ -40,6 +40,15 @@ pub fn kubeconfig() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// The kubeconfig kongress runs with: `KONGRESS_KUBECONFIG` (the chart's ServiceAccount,
+/// set by `make e2e` to prove the chart's RBAC), else the admin `KUBECONFIG`.
+pub fn operator_kubeconfig() -> Result<PathBuf> {
+    match std::env::var_os("KONGRESS_KUBECONFIG") {
+        Some(path) => Ok(PathBuf::from(path)),
+        None => kubeconfig(),
+    }
+}
+
 /// A client for the e2e cluster.
 pub async fn client() -> Result<Client> {
     kubeconfig()?;
@@ -109,7 +118,7 @@ impl Operator {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
         let child = Command::new(kongress_binary()?)
             .args(["run", "--namespace", OPERATOR_NAMESPACE])
-            .env("KUBECONFIG", kubeconfig()?)
+            .env("KUBECONFIG", operator_kubeconfig()?)
             .env("RUST_LOG", "info,kongress=debug")
             .env("NO_COLOR", "1")
             .stdout(Stdio::from(file.try_clone()?))

@@ -1,0 +1,64 @@
+# kongress developer entry points.
+#
+# Local cluster tooling (see e2e/README.md): everything is built from pinned Go
+# modules into e2e/.bin/ and clusters live in e2e/.clusters/NAME/.
+
+SHELL := /usr/bin/env bash
+NAME ?= default
+
+.PHONY: help run run-down test lint unit e2e crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
+
+help:
+	@echo "make run                     local cluster + kongress + the sample Gateway (config/samples/)"
+	@echo "make run-down                stop what make run started"
+	@echo "make test                    lint, unit tests and e2e tests (builds the cluster tools on first use)"
+	@echo "make lint | unit | e2e       the parts of make test"
+	@echo "make crds                    regenerate crds/ from the Rust types"
+	@echo "make tools                   build etcd, kube-*, kubectl, kwok, helm, deck into e2e/.bin/"
+	@echo "make cluster-up   [NAME=x]   start local cluster NAME (default: default)"
+	@echo "make cluster-down [NAME=x]   stop it and delete its state (KEEP_LOGS=1 keeps logs)"
+	@echo "make cluster-env  [NAME=x]   print 'export KUBECONFIG=...'"
+	@echo "make cluster-status [NAME=x] | cluster-smoke [NAME=x] | cluster-list"
+
+tools:
+	e2e/tools/build.sh
+
+cluster-up:
+	e2e/cluster up $(NAME)
+
+cluster-down:
+	e2e/cluster down $(NAME)
+
+cluster-env:
+	@e2e/cluster env $(NAME)
+
+cluster-status:
+	e2e/cluster status $(NAME)
+
+cluster-smoke:
+	e2e/cluster smoke $(NAME)
+
+cluster-list:
+	@e2e/cluster list
+
+run:
+	hack/run.sh
+
+run-down:
+	hack/run.sh down
+
+test: lint unit e2e
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit:
+	cargo test --workspace --exclude kongress-e2e
+
+e2e: tools
+	hack/e2e.sh
+
+crds:
+	cargo run --quiet --bin kongress -- crds > crds/kongproxies.kongress.dev.yaml
+	cp crds/kongproxies.kongress.dev.yaml charts/kongress/crds/
