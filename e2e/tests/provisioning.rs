@@ -775,3 +775,48 @@ async fn a_class_whose_kong_proxy_vanishes_keeps_serving_and_says_why() -> Resul
     })
     .await
 }
+
+#[tokio::test]
+async fn moving_the_kong_proxy_to_another_namespace_moves_the_data_plane() -> Result<()> {
+    let s = Scenario::new("e2e-move").await?;
+    let target = "e2e-move-target";
+    fresh_namespace(&s.client, target).await?;
+    with_operator("move", |operator| async move {
+        s.create_gateway("gw", json!([{"name": "web", "port": 80, "protocol": "HTTP"}]))
+            .await?;
+        s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
+
+        create::<KongProxy>(
+            &s.client,
+            target,
+            json!({
+                "apiVersion": "kongress.dev/v1alpha1", "kind": "KongProxy",
+                "metadata": {"name": "proxy", "namespace": target}, "spec": {}
+            }),
+        )
+        .await?;
+        let classes: Api<GatewayClass> = Api::all(s.client.clone());
+        classes
+            .patch(
+                &s.class,
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"parametersRef": {"namespace": target}}})),
+            )
+            .await?;
+
+        let moved = Scenario {
+            client: s.client.clone(),
+            namespace: target.to_string(),
+            class: s.class.clone(),
+        };
+        moved.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80")]).await?;
+        // What the old namespace held is pruned, not left for the class's deletion.
+        s.assert_no_data_plane().await?;
+        s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
+
+        s.tear_down().await?;
+        moved.assert_no_data_plane().await?;
+        Ok(operator)
+    })
+    .await
+}

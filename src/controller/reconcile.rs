@@ -164,7 +164,9 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
     let classes: Api<GatewayClass> = Api::all(ctx.client.clone());
 
     if gateways.is_empty() {
-        remove_data_plane(&ctx, &live).await?;
+        if prune_data_plane(&ctx, &class_name, &[]).await? {
+            info!("no Gateway uses this class: removed its data plane");
+        }
         let finalizers: Vec<String> = class
             .finalizers()
             .iter()
@@ -284,20 +286,22 @@ async fn apply_data_plane(
     if apply_if_changed(&ctx.client, live.admin_service.as_deref(), desired.admin_service).await? {
         wrote.push("admin Service");
     }
-    match desired.proxy_service {
-        Some(service) => {
-            if apply_if_changed(&ctx.client, live.proxy_service.as_deref(), service).await? {
-                wrote.push("proxy Service");
-            }
-        }
-        None => {
-            if delete_if_present(&ctx.client, live.proxy_service.as_deref()).await? {
-                wrote.push("proxy Service (deleted: no listener is programmed)");
-            }
+    let mut keep = vec![
+        ObjectKey::new(&names.namespace, &names.deployment),
+        ObjectKey::new(&names.namespace, &names.admin_service),
+        ObjectKey::new(&names.namespace, &names.admin_tls_secret),
+    ];
+    if let Some(service) = desired.proxy_service {
+        keep.push(ObjectKey::new(&names.namespace, &names.proxy_service));
+        if apply_if_changed(&ctx.client, live.proxy_service.as_deref(), service).await? {
+            wrote.push("proxy Service");
         }
     }
     if apply_if_changed(&ctx.client, live.deployment.as_deref(), desired.deployment).await? {
         wrote.push("Deployment");
+    }
+    if prune_data_plane(ctx, &class_name, &keep).await? {
+        wrote.push("pruned objects no longer wanted");
     }
     if !wrote.is_empty() {
         info!(
@@ -310,15 +314,34 @@ async fn apply_data_plane(
     Ok(desired.env_clashes)
 }
 
-async fn remove_data_plane(ctx: &Context, live: &LiveDataPlane) -> Result<(), ReconcileError> {
-    let mut removed = delete_if_present(&ctx.client, live.deployment.as_deref()).await?;
-    removed |= delete_if_present(&ctx.client, live.proxy_service.as_deref()).await?;
-    removed |= delete_if_present(&ctx.client, live.admin_service.as_deref()).await?;
-    removed |= delete_if_present(&ctx.client, live.admin_secret.as_deref()).await?;
-    if removed {
-        info!("no Gateway uses this class: removed its data plane");
+/// Deletes every object labelled as part of this class's data plane that is not in
+/// `keep`: the whole data plane once no Gateway is left, a proxy Service without
+/// ports, and what an earlier KongProxy namespace left behind. Returns whether it deleted.
+async fn prune_data_plane(ctx: &Context, class_name: &str, keep: &[ObjectKey]) -> Result<bool, ReconcileError> {
+    fn unwanted<K: Resource>(object: &K, class_name: &str, keep: &[ObjectKey]) -> bool {
+        let labels = object.meta().labels.as_ref();
+        let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+        label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE)
+            && label(GATEWAY_CLASS_LABEL) == Some(class_name)
+            && !keep.contains(&ObjectKey::of(object))
     }
-    Ok(())
+    let mut deleted = false;
+    for deployment in ctx.stores.deployments.state() {
+        if unwanted(deployment.as_ref(), class_name, keep) {
+            deleted |= delete_if_present(&ctx.client, Some(deployment.as_ref())).await?;
+        }
+    }
+    for service in ctx.stores.services.state() {
+        if unwanted(service.as_ref(), class_name, keep) {
+            deleted |= delete_if_present(&ctx.client, Some(service.as_ref())).await?;
+        }
+    }
+    for secret in ctx.stores.secrets.state() {
+        if unwanted(secret.as_ref(), class_name, keep) {
+            deleted |= delete_if_present(&ctx.client, Some(secret.as_ref())).await?;
+        }
+    }
+    Ok(deleted)
 }
 
 async fn write_gateway_status(
