@@ -21,6 +21,7 @@ E2E_DIR=$(dirname "$TOOLS_DIR")
 BIN_DIR=${KONGRESS_BIN_DIR:-$E2E_DIR/.bin}
 STAMP_FILE=$BIN_DIR/.stamp
 GATEWAY_API_OUT=$BIN_DIR/gateway-api-crds
+KWOK_STAGES_OUT=$BIN_DIR/kwok-stages
 
 # name | module folder (under e2e/tools) | package to build
 TARGETS=(
@@ -70,7 +71,7 @@ all_outputs_exist() {
     name=${t%%|*}
     [[ -x $BIN_DIR/$name ]] || return 1
   done
-  [[ -f $GATEWAY_API_OUT/VERSION ]]
+  [[ -f $GATEWAY_API_OUT/VERSION && -f $KWOK_STAGES_OUT/VERSION ]]
 }
 
 # Version metadata the upstream Makefiles inject with -X; without it the
@@ -142,9 +143,32 @@ fetch_gateway_api_crds() {
   log "gateway-api $v experimental CRDs -> $GATEWAY_API_OUT ($(find "$GATEWAY_API_OUT" -name '*.yaml' | wc -l) files)"
 }
 
+# The kwok binary ships no Stages of its own (kwokctl embeds and passes them);
+# copy the upstream default ones from the pinned module: node-initialize, the
+# lease-based node heartbeat and the "fast" pod lifecycle (ready, complete,
+# delete). e2e/cluster hands each to kwok with --config.
+fetch_kwok_stages() {
+  local v dir f
+  v=$(modver kwok sigs.k8s.io/kwok)
+  dir=$(go -C "$TOOLS_DIR/kwok" list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  rm -rf "$KWOK_STAGES_OUT"
+  mkdir -p "$KWOK_STAGES_OUT"
+  for f in node/fast/node-initialize.yaml \
+           node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+           pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+    [[ -f $dir/kustomize/stage/$f ]] || die "kwok $v has no kustomize/stage/$f"
+    install -m 0644 "$dir/kustomize/stage/$f" "$KWOK_STAGES_OUT/"
+  done
+  echo "$v" >"$KWOK_STAGES_OUT/VERSION"
+  log "kwok $v default stages -> $KWOK_STAGES_OUT"
+}
+
 main() {
   check_prereqs
   mkdir -p "$BIN_DIR"
+  # Two `e2e/cluster up` at once must not build into the same folder together.
+  exec 9>"$BIN_DIR/.lock"
+  flock 9
   local stamp
   stamp=$(compute_stamp)
   if [[ -z ${ONLY:-} && -z ${FORCE:-} && -f $STAMP_FILE && $(cat "$STAMP_FILE") == "$stamp" ]] && all_outputs_exist; then
@@ -160,6 +184,7 @@ main() {
     build_one "$name" "$dir" "$pkg"
   done
   fetch_gateway_api_crds
+  fetch_kwok_stages
   log "all done in $((SECONDS - total_start))s"
   if [[ -z ${ONLY:-} ]]; then
     echo "$stamp" >"$STAMP_FILE"
