@@ -26,12 +26,17 @@ struct Scenario {
 
 impl Scenario {
     async fn new(name: &str) -> Result<Self> {
+        Self::with_class(name, name).await
+    }
+
+    /// A scenario whose namespace and GatewayClass names differ.
+    async fn with_class(namespace: &str, name: &str) -> Result<Self> {
         let client = client().await?;
         ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
-        fresh_namespace(&client, name).await?;
+        fresh_namespace(&client, namespace).await?;
         let scenario = Scenario {
             client,
-            namespace: name.to_string(),
+            namespace: namespace.to_string(),
             class: name.to_string(),
         };
         let classes: Api<GatewayClass> = Api::all(scenario.client.clone());
@@ -62,10 +67,10 @@ impl Scenario {
         }
         create::<KongProxy>(
             &scenario.client,
-            name,
+            namespace,
             json!({
                 "apiVersion": "kongress.dev/v1alpha1", "kind": "KongProxy",
-                "metadata": {"name": "proxy", "namespace": name},
+                "metadata": {"name": "proxy", "namespace": namespace},
                 "spec": {"replicas": 1}
             }),
         )
@@ -77,7 +82,7 @@ impl Scenario {
                 "metadata": {"name": name},
                 "spec": {
                     "controllerName": "kongress.dev/gateway-controller",
-                    "parametersRef": {"group": "kongress.dev", "kind": "KongProxy", "name": "proxy", "namespace": name}
+                    "parametersRef": {"group": "kongress.dev", "kind": "KongProxy", "name": "proxy", "namespace": namespace}
                 }
             }),
         )
@@ -816,6 +821,35 @@ async fn moving_the_kong_proxy_to_another_namespace_moves_the_data_plane() -> Re
 
         s.tear_down().await?;
         moved.assert_no_data_plane().await?;
+        Ok(operator)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_253_character_dotted_class_name_gets_a_valid_data_plane() -> Result<()> {
+    // The longest name a GatewayClass may have, with dots no Service name may contain.
+    let class = format!(
+        "{}.example.com",
+        "long-class-name".repeat(20).chars().take(241).collect::<String>()
+    );
+    assert_eq!(class.len(), 253);
+    let s = Scenario::with_class("e2e-long-name", &class).await?;
+    with_operator("long-name", |operator| async move {
+        s.create_gateway("gw", json!([{"name": "web", "port": 80, "protocol": "HTTP"}]))
+            .await?;
+        s.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80")]).await?;
+        s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
+        let names = s.names();
+        for name in [
+            &names.deployment,
+            &names.proxy_service,
+            &names.admin_service,
+            &names.admin_tls_secret,
+        ] {
+            assert!(name.len() <= 63 && !name.contains('.'), "{name}");
+        }
+        s.tear_down().await?;
         Ok(operator)
     })
     .await

@@ -164,7 +164,7 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
     let classes: Api<GatewayClass> = Api::all(ctx.client.clone());
 
     if gateways.is_empty() {
-        if prune_data_plane(&ctx, &class_name, &[]).await? {
+        if prune_data_plane(&ctx, &names.class_label, &[]).await? {
             info!("no Gateway uses this class: removed its data plane");
         }
         let finalizers: Vec<String> = class
@@ -243,12 +243,11 @@ async fn apply_data_plane(
     let class_name = class.name_any();
     let owner = class_owner(class);
     let labels = std::collections::BTreeMap::from([
-        (GATEWAY_CLASS_LABEL.to_string(), class_name.clone()),
+        (GATEWAY_CLASS_LABEL.to_string(), names.class_label.clone()),
         (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
     ]);
 
-    let ca = ctx.ca();
-    let admin_data = match admin_secret_data(&ca, names, live.admin_secret.as_deref())? {
+    let admin_data = match admin_secret_data(&ctx.ca, names, live.admin_secret.as_deref())? {
         Some(data) => {
             let secret = Secret {
                 metadata: ObjectMeta {
@@ -300,7 +299,7 @@ async fn apply_data_plane(
     if apply_if_changed(&ctx.client, live.deployment.as_deref(), desired.deployment).await? {
         wrote.push("Deployment");
     }
-    if prune_data_plane(ctx, &class_name, &keep).await? {
+    if prune_data_plane(ctx, &names.class_label, &keep).await? {
         wrote.push("pruned objects no longer wanted");
     }
     if !wrote.is_empty() {
@@ -317,27 +316,27 @@ async fn apply_data_plane(
 /// Deletes every object labelled as part of this class's data plane that is not in
 /// `keep`: the whole data plane once no Gateway is left, a proxy Service without
 /// ports, and what an earlier KongProxy namespace left behind. Returns whether it deleted.
-async fn prune_data_plane(ctx: &Context, class_name: &str, keep: &[ObjectKey]) -> Result<bool, ReconcileError> {
-    fn unwanted<K: Resource>(object: &K, class_name: &str, keep: &[ObjectKey]) -> bool {
+async fn prune_data_plane(ctx: &Context, class_label: &str, keep: &[ObjectKey]) -> Result<bool, ReconcileError> {
+    fn unwanted<K: Resource>(object: &K, class_label: &str, keep: &[ObjectKey]) -> bool {
         let labels = object.meta().labels.as_ref();
         let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
         label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE)
-            && label(GATEWAY_CLASS_LABEL) == Some(class_name)
+            && label(GATEWAY_CLASS_LABEL) == Some(class_label)
             && !keep.contains(&ObjectKey::of(object))
     }
     let mut deleted = false;
     for deployment in ctx.stores.deployments.state() {
-        if unwanted(deployment.as_ref(), class_name, keep) {
+        if unwanted(deployment.as_ref(), class_label, keep) {
             deleted |= delete_if_present(&ctx.client, Some(deployment.as_ref())).await?;
         }
     }
     for service in ctx.stores.services.state() {
-        if unwanted(service.as_ref(), class_name, keep) {
+        if unwanted(service.as_ref(), class_label, keep) {
             deleted |= delete_if_present(&ctx.client, Some(service.as_ref())).await?;
         }
     }
     for secret in ctx.stores.secrets.state() {
-        if unwanted(secret.as_ref(), class_name, keep) {
+        if unwanted(secret.as_ref(), class_label, keep) {
             deleted |= delete_if_present(&ctx.client, Some(secret.as_ref())).await?;
         }
     }

@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::api::labels::{GATEWAY_CLASS_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::api::labels::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::api::{CONTROLLER_NAME, Gateway, KongProxy, ObjectKey, ReferenceGrant};
 
 fn class_ref(name: &str) -> ObjectRef<GatewayClass> {
@@ -45,11 +45,8 @@ impl GatewayTrigger {
 /// whose admin TLS Secret it is.
 pub fn classes_for_secret(secret: &Secret, gateways: &Store<Gateway>) -> Vec<ObjectRef<GatewayClass>> {
     let mut classes = BTreeSet::new();
-    let labels = secret.labels();
-    if labels.get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY_VALUE)
-        && let Some(class) = labels.get(GATEWAY_CLASS_LABEL)
-    {
-        classes.insert(class.clone());
+    if let Some(class) = owning_class(secret) {
+        classes.insert(class);
     }
     let secret_namespace = secret.namespace().unwrap_or_default();
     let secret_name = secret.name_any();
@@ -103,9 +100,22 @@ pub fn classes_for_proxy(proxy: &KongProxy, classes: &Store<GatewayClass>) -> Ve
         .collect()
 }
 
-/// The class a data plane object belongs to, from its class label.
+/// The GatewayClass that controls a data plane object, from its ownerReference (the
+/// class label may hold a shortened name).
+fn owning_class<K: ResourceExt>(object: &K) -> Option<String> {
+    if object.labels().get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY_VALUE) {
+        return None;
+    }
+    object
+        .owner_references()
+        .iter()
+        .find(|owner| owner.controller == Some(true) && owner.kind == "GatewayClass")
+        .map(|owner| owner.name.clone())
+}
+
+/// The class a data plane object belongs to.
 pub fn class_of_managed<K: ResourceExt>(object: &K) -> Option<ObjectRef<GatewayClass>> {
-    object.labels().get(GATEWAY_CLASS_LABEL).map(|class| class_ref(class))
+    owning_class(object).map(|class| class_ref(&class))
 }
 
 /// Every class kongress owns (used when the installed Gateway API version changes).

@@ -89,7 +89,7 @@ pub fn content_hash<T: Serialize>(value: &T) -> String {
 /// Labels of every data plane object; `component` tells the objects of one data plane apart.
 fn object_labels(input: &RenderInput, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (GATEWAY_CLASS_LABEL.to_string(), input.class_name.to_string()),
+        (GATEWAY_CLASS_LABEL.to_string(), input.names.class_label.clone()),
         (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
         (COMPONENT_LABEL.to_string(), component.to_string()),
         (INSTANCE_LABEL.to_string(), input.names.deployment.clone()),

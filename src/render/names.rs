@@ -25,6 +25,9 @@ pub struct DataPlaneNames {
     pub proxy_service: String,
     pub admin_service: String,
     pub admin_tls_secret: String,
+    /// Value of the `gateway.networking.k8s.io/gateway-class-name` label: the class name,
+    /// shortened with a hash when it is longer than a label value may be (63 characters).
+    pub class_label: String,
 }
 
 /// Deterministic names, each a valid DNS-1035 label of at most 63 characters, for the
@@ -37,7 +40,20 @@ pub fn data_plane_names(class_name: &str, namespace: &str) -> DataPlaneNames {
         proxy_service: format!("{base}-proxy"),
         admin_service: format!("{base}-admin"),
         admin_tls_secret: format!("{base}{LONGEST_SUFFIX}"),
+        class_label: class_label_value(class_name),
     }
+}
+
+/// A label value for the class: the name itself when it fits. Class names are DNS
+/// subdomains, so they only need shortening, never other characters.
+fn class_label_value(class_name: &str) -> String {
+    if class_name.len() <= MAX_NAME_LEN {
+        return class_name.to_string();
+    }
+    let hash = hex::encode(Sha256::digest(class_name.as_bytes()));
+    let keep = MAX_NAME_LEN - 1 - HASH_LEN;
+    let prefix = class_name[..keep].trim_end_matches(['-', '.']);
+    format!("{prefix}-{}", &hash[..HASH_LEN])
 }
 
 fn base_name(class_name: &str) -> String {
@@ -92,6 +108,17 @@ fn sanitised_prefix(class_name: &str, max_len: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn class_label_is_the_class_name_or_a_hashed_63_character_value() {
+        assert_eq!(super::class_label_value("kongress"), "kongress");
+        let long = format!("{}.example.com", "a".repeat(240));
+        let label = super::class_label_value(&long);
+        assert!(label.len() <= 63, "{label}");
+        assert!(label.ends_with(|c: char| c.is_ascii_alphanumeric()));
+        let other = super::class_label_value(&format!("{}.example.org", "a".repeat(240)));
+        assert_ne!(label, other, "long names sharing a prefix must get different labels");
+    }
+
     use super::*;
 
     fn is_dns1035_label(name: &str) -> bool {
@@ -130,6 +157,7 @@ mod tests {
                 proxy_service: "kongress-kong-proxy".to_string(),
                 admin_service: "kongress-kong-admin".to_string(),
                 admin_tls_secret: "kongress-kong-admin-tls".to_string(),
+                class_label: "kong".to_string(),
             }
         );
     }
