@@ -9,9 +9,10 @@ mod reconcile;
 mod stores;
 mod triggers;
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use futures::StreamExt;
 use gateway_api::gatewayclasses::GatewayClass;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -50,16 +51,8 @@ pub struct Context {
     pub settings: Settings,
     pub stores: Stores,
     pub recorder: Recorder,
-    ca: RwLock<Arc<CertificateAuthority>>,
-}
-
-impl Context {
-    pub fn ca(&self) -> Arc<CertificateAuthority> {
-        match self.ca.read() {
-            Ok(ca) => ca.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
+    /// Signs the admin API certificates; loaded (or created) once at start.
+    pub ca: CertificateAuthority,
 }
 
 /// Requeue delay after a failed reconcile; conflicts from stale caches resolve quickly.
@@ -70,7 +63,19 @@ fn error_policy(_class: Arc<GatewayClass>, error: &ReconcileError, _ctx: Arc<Con
 
 /// Runs the controllers until a shutdown signal arrives.
 pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileError> {
-    let ca = admin_tls::load_or_create_ca(&client, &settings.namespace).await?;
+    // The API server may still be starting with us (or the namespace being created):
+    // retry for a while before giving up and letting the pod restart.
+    let ca = (|| admin_tls::load_or_create_ca(&client, &settings.namespace))
+        .retry(
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(500))
+                .with_max_delay(Duration::from_secs(10))
+                .with_total_delay(Some(Duration::from_secs(120)))
+                .without_max_times()
+                .with_jitter(),
+        )
+        .notify(|error, delay| warn!(%error, ?delay, "could not load the operator CA; retrying"))
+        .await?;
     info!(namespace = %settings.namespace, "operator CA ready");
 
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
@@ -150,7 +155,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         client,
         settings: settings.clone(),
         stores,
-        ca: RwLock::new(Arc::new(ca)),
+        ca,
     });
 
     let gateway_trigger = triggers::GatewayTrigger::default();
