@@ -6,13 +6,14 @@
 SHELL := /usr/bin/env bash
 NAME ?= default
 
-.PHONY: help run run-down test lint unit e2e crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
+.PHONY: help run run-down test lint unit e2e bench crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
 
 help:
 	@echo "make run                     local cluster + kongress + the sample Gateway (config/samples/)"
 	@echo "make run-down                stop what make run started"
 	@echo "make test                    lint, unit tests and e2e tests (builds the cluster tools on first use)"
 	@echo "make lint | unit | e2e       the parts of make test"
+	@echo "make bench                   criterion benchmarks of the pure core (see BENCHMARKS.md)"
 	@echo "make crds                    regenerate crds/ from the Rust types"
 	@echo "make tools                   build etcd, kube-*, kubectl, kwok, helm, deck into e2e/.bin/"
 	@echo "make cluster-up   [NAME=x]   start local cluster NAME (default: default)"
@@ -58,6 +59,9 @@ unit:
 
 e2e: tools
 	hack/e2e.sh
+
+bench:
+	cargo bench --bench core
 
 crds:
 	cargo run --quiet --bin kongress -- crds > crds/kongproxies.kongress.dev.yaml

@@ -1,5 +1,6 @@
 //! The Kong listen plan: which sockets Kong opens and how the proxy Service exposes them.
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use super::protocol::{ListenerProtocol, Transport};
@@ -121,7 +122,12 @@ fn join_or_off(entries: &[String]) -> String {
 
 /// A valid, unique Service port name for an entry: the first listener's name when it
 /// is a valid IANA service name, else `<protocol>-<port>`.
-pub(super) fn port_name(listener_name: &str, protocol: ListenerProtocol, port: u16, taken: &[String]) -> String {
+pub(super) fn port_name(
+    listener_name: &str,
+    protocol: ListenerProtocol,
+    port: u16,
+    taken: &BTreeSet<String>,
+) -> String {
     let candidate = listener_name.to_ascii_lowercase();
     let reserved = RESERVED_PORT_NAMES.contains(&candidate.as_str());
     if is_iana_service_name(&candidate) && !reserved && !taken.contains(&candidate) {
@@ -171,17 +177,31 @@ mod tests {
 
     #[test]
     fn invalid_or_taken_listener_names_fall_back_to_protocol_and_port() {
-        assert_eq!(port_name("web", ListenerProtocol::Http, 80, &[]), "web");
-        assert_eq!(port_name("Web.Public", ListenerProtocol::Http, 80, &[]), "http-80");
+        assert_eq!(port_name("web", ListenerProtocol::Http, 80, &BTreeSet::new()), "web");
         assert_eq!(
-            port_name("web", ListenerProtocol::Http, 8080, &["web".into()]),
+            port_name("Web.Public", ListenerProtocol::Http, 80, &BTreeSet::new()),
+            "http-80"
+        );
+        assert_eq!(
+            port_name(
+                "web",
+                ListenerProtocol::Http,
+                8080,
+                &BTreeSet::from(["web".to_string()])
+            ),
             "http-8080"
         );
     }
 
     #[test]
     fn listener_names_of_internal_ports_are_not_used_as_port_names() {
-        assert_eq!(port_name("admin", ListenerProtocol::Http, 80, &[]), "http-80");
-        assert_eq!(port_name("status", ListenerProtocol::Tcp, 9000, &[]), "tcp-9000");
+        assert_eq!(
+            port_name("admin", ListenerProtocol::Http, 80, &BTreeSet::new()),
+            "http-80"
+        );
+        assert_eq!(
+            port_name("status", ListenerProtocol::Tcp, 9000, &BTreeSet::new()),
+            "tcp-9000"
+        );
     }
 }

@@ -8,7 +8,7 @@ pub mod grants;
 pub mod listen;
 pub mod protocol;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Secret;
@@ -341,12 +341,13 @@ struct Clash {
 }
 
 /// Whether `candidate` can share the data plane with `other`, which already holds its port
-/// (or is its sibling in the same Gateway). `owner` describes `other` for messages.
-fn clash(candidate: &Candidate, other: &Candidate, owner: &str, mode: PortMode) -> Option<Clash> {
+/// (or is its sibling in the same Gateway). `owner` describes `other` for messages; it is
+/// only called when there is a clash, so the common case allocates nothing.
+fn clash(candidate: &Candidate, other: &Candidate, owner: impl Fn() -> String, mode: PortMode) -> Option<Clash> {
     if other.port == candidate.port {
         return conflict_between(candidate.claim(), other.claim()).map(|c| Clash {
             conflict: Some(c),
-            detail: format!("conflicts with {owner} on port {}", candidate.port),
+            detail: format!("conflicts with {} on port {}", owner(), candidate.port),
         });
     }
     let same_socket = other.protocol.transport() == candidate.protocol.transport()
@@ -354,12 +355,40 @@ fn clash(candidate: &Candidate, other: &Candidate, owner: &str, mode: PortMode) 
     same_socket.then(|| Clash {
         conflict: None,
         detail: format!(
-            "port {} maps to container port {} in Shifted port mode, which {owner} already uses for port {}",
+            "port {} maps to container port {} in Shifted port mode, which {} already uses for port {}",
             candidate.port,
             listen::container_port(candidate.port, mode),
+            owner(),
             other.port
         ),
     })
+}
+
+/// The listeners that kept their ports so far, indexed by container port: only listeners
+/// on the same container port can clash (the same listener port implies it).
+#[derive(Default)]
+struct Claims {
+    in_order: Vec<Candidate>,
+    by_container_port: HashMap<u16, Vec<usize>>,
+}
+
+impl Claims {
+    fn on_container_port(&self, port: u16) -> impl Iterator<Item = &Candidate> {
+        self.by_container_port
+            .get(&port)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.in_order[i])
+    }
+
+    fn push(&mut self, candidate: Candidate, mode: PortMode) {
+        let port = listen::container_port(candidate.port, mode);
+        self.by_container_port
+            .entry(port)
+            .or_default()
+            .push(self.in_order.len());
+        self.in_order.push(candidate);
+    }
 }
 
 /// Applies the conflict rules and returns the listeners that keep their ports, in precedence order.
@@ -368,7 +397,7 @@ fn settle_conflicts(
     candidates_by_gateway: Vec<Vec<Candidate>>,
     mode: PortMode,
 ) -> Vec<Candidate> {
-    let mut claimed: Vec<Candidate> = Vec::new();
+    let mut claims = Claims::default();
     for candidates in candidates_by_gateway {
         let clashes: Vec<Option<Clash>> = candidates
             .iter()
@@ -382,22 +411,24 @@ fn settle_conflicts(
                         clash(
                             candidate,
                             other,
-                            &format!("listener {name:?} of the same Gateway"),
+                            || format!("listener {name:?} of the same Gateway"),
                             mode,
                         )
                     });
                 // Across Gateways the listeners of older Gateways keep their ports.
                 inside.or_else(|| {
-                    claimed.iter().find_map(|owner| {
-                        let plan = &plans[owner.gateway];
-                        let name = &plan.listeners[owner.listener].name;
-                        clash(
-                            candidate,
-                            owner,
-                            &format!("listener {name:?} of the older Gateway {}", plan.key),
-                            mode,
-                        )
-                    })
+                    claims
+                        .on_container_port(listen::container_port(candidate.port, mode))
+                        .find_map(|owner| {
+                            let plan = &plans[owner.gateway];
+                            let name = &plan.listeners[owner.listener].name;
+                            clash(
+                                candidate,
+                                owner,
+                                || format!("listener {name:?} of the older Gateway {}", plan.key),
+                                mode,
+                            )
+                        })
                 })
             })
             .collect();
@@ -418,17 +449,18 @@ fn settle_conflicts(
                 }
                 None => {
                     verdict.conflicted = Some(Verdict::ok(reasons::NO_CONFLICTS, "No conflicts"));
-                    claimed.push(candidate);
+                    claims.push(candidate, mode);
                 }
             }
         }
     }
-    claimed
+    claims.in_order
 }
 
 /// Turns the listeners that kept their ports into Kong listen entries.
 fn build_listen_plan(plans: &mut [GatewayPlan], claimed: Vec<Candidate>, mode: PortMode) -> ListenPlan {
     let mut entries: Vec<ListenEntry> = Vec::new();
+    let mut entry_of_socket: HashMap<(u16, Transport), usize> = HashMap::new();
     for candidate in &claimed {
         let plan = &mut plans[candidate.gateway];
         let key = ListenerKey {
@@ -436,25 +468,26 @@ fn build_listen_plan(plans: &mut [GatewayPlan], claimed: Vec<Candidate>, mode: P
             listener: plan.listeners[candidate.listener].name.clone(),
         };
         plan.listeners[candidate.listener].programmed = true;
-        match entries
-            .iter_mut()
-            .find(|e| e.port == candidate.port && e.protocol.transport() == candidate.protocol.transport())
-        {
-            Some(entry) => entry.listeners.push(key),
-            None => entries.push(ListenEntry {
-                port: candidate.port,
-                container_port: listen::container_port(candidate.port, mode),
-                protocol: candidate.protocol,
-                port_name: String::new(),
-                listeners: vec![key],
-            }),
+        let socket = (candidate.port, candidate.protocol.transport());
+        match entry_of_socket.get(&socket) {
+            Some(&index) => entries[index].listeners.push(key),
+            None => {
+                entry_of_socket.insert(socket, entries.len());
+                entries.push(ListenEntry {
+                    port: candidate.port,
+                    container_port: listen::container_port(candidate.port, mode),
+                    protocol: candidate.protocol,
+                    port_name: String::new(),
+                    listeners: vec![key],
+                });
+            }
         }
     }
     entries.sort_by_key(|e| (e.port, e.protocol.transport()));
-    let mut taken = Vec::with_capacity(entries.len());
+    let mut taken = BTreeSet::new();
     for entry in &mut entries {
         entry.port_name = listen::port_name(&entry.listeners[0].listener, entry.protocol, entry.port, &taken);
-        taken.push(entry.port_name.clone());
+        taken.insert(entry.port_name.clone());
     }
     ListenPlan {
         entries,
