@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::{ClusterResourceScope, NamespaceResourceScope};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
@@ -192,30 +191,11 @@ pub async fn ensure_namespace(client: &Client, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Creates a namespaced object from JSON.
-pub async fn create<K>(client: &Client, namespace: &str, value: serde_json::Value) -> Result<K>
+/// Creates an object from its JSON form through `api` (namespaced or cluster-wide).
+pub async fn create<K>(api: &Api<K>, value: serde_json::Value) -> Result<K>
 where
-    K: Resource<DynamicType = (), Scope = NamespaceResourceScope>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
     let object: K = serde_json::from_value(value).context("fixture does not decode")?;
-    let api: Api<K> = Api::namespaced(client.clone(), namespace);
-    Ok(api.create(&PostParams::default(), &object).await?)
-}
-
-/// Creates a cluster-scoped object from JSON.
-pub async fn create_cluster_scoped<K>(client: &Client, value: serde_json::Value) -> Result<K>
-where
-    K: Resource<DynamicType = (), Scope = ClusterResourceScope>
-        + Clone
-        + DeserializeOwned
-        + serde::Serialize
-        + std::fmt::Debug,
-{
-    let object: K = serde_json::from_value(value).context("fixture does not decode")?;
-    let api: Api<K> = Api::all(client.clone());
     Ok(api.create(&PostParams::default(), &object).await?)
 }

@@ -65,9 +65,8 @@ impl Scenario {
             })
             .await?;
         }
-        create::<KongProxy>(
-            &scenario.client,
-            namespace,
+        create(
+            &Api::<KongProxy>::namespaced(scenario.client.clone(), namespace),
             json!({
                 "apiVersion": "kongress.dev/v1alpha1", "kind": "KongProxy",
                 "metadata": {"name": "proxy", "namespace": namespace},
@@ -75,8 +74,8 @@ impl Scenario {
             }),
         )
         .await?;
-        create_cluster_scoped::<GatewayClass>(
-            &scenario.client,
+        create(
+            &Api::<GatewayClass>::all(scenario.client.clone()),
             json!({
                 "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
                 "metadata": {"name": name},
@@ -100,8 +99,7 @@ impl Scenario {
 
     async fn create_gateway(&self, name: &str, listeners: serde_json::Value) -> Result<Gateway> {
         create(
-            &self.client,
-            &self.namespace,
+            &self.gateways(),
             json!({
                 "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
                 "metadata": {"name": name, "namespace": self.namespace},
@@ -113,9 +111,8 @@ impl Scenario {
 
     async fn create_tls_secret(&self, name: &str) -> Result<()> {
         let (cert, key) = kongress::pki::generate_self_signed_pem("example.com")?;
-        create::<Secret>(
-            &self.client,
-            &self.namespace,
+        create(
+            &Api::<Secret>::namespaced(self.client.clone(), &self.namespace),
             json!({
                 "apiVersion": "v1", "kind": "Secret",
                 "metadata": {"name": name, "namespace": self.namespace},
@@ -753,9 +750,8 @@ async fn a_class_whose_kong_proxy_vanishes_keeps_serving_and_says_why() -> Resul
         assert!(kept.metadata.deletion_timestamp.is_none());
 
         // A Gateway whose listeners are all invalid is rejected without touching the others.
-        create::<KongProxy>(
-            &s.client,
-            &s.namespace,
+        create(
+            &Api::<KongProxy>::namespaced(s.client.clone(), &s.namespace),
             json!({
                 "apiVersion": "kongress.dev/v1alpha1", "kind": "KongProxy",
                 "metadata": {"name": "proxy", "namespace": s.namespace}, "spec": {}
@@ -791,9 +787,8 @@ async fn moving_the_kong_proxy_to_another_namespace_moves_the_data_plane() -> Re
             .await?;
         s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
 
-        create::<KongProxy>(
-            &s.client,
-            target,
+        create(
+            &Api::<KongProxy>::namespaced(s.client.clone(), target),
             json!({
                 "apiVersion": "kongress.dev/v1alpha1", "kind": "KongProxy",
                 "metadata": {"name": "proxy", "namespace": target}, "spec": {}

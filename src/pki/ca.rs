@@ -314,26 +314,13 @@ fn set_validity(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::fixtures::*;
     use crate::pki::validate_tls_secret;
     use k8s_openapi::ByteString;
     use k8s_openapi::api::core::v1::Secret;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use std::net::{Ipv4Addr, Ipv6Addr};
     use x509_parser::extensions::GeneralName;
-
-    fn at(rfc3339: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc3339)
-            .expect("test time is RFC 3339")
-            .with_timezone(&Utc)
-    }
-
-    fn now() -> DateTime<Utc> {
-        at("2026-01-15T10:00:00Z")
-    }
-
-    fn ca() -> CertificateAuthority {
-        CertificateAuthority::generate("kongress test CA", now()).expect("CA generates")
-    }
 
     fn der(pem: &str) -> Vec<u8> {
         let (_, block) = parse_x509_pem(pem.as_bytes()).expect("PEM");

@@ -247,17 +247,8 @@ fn strip_leading_zeros(bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::fixtures::*;
     use x509_parser::pem::parse_x509_pem;
-
-    const RSA_CERT: &str = include_str!("testdata/rsa.crt");
-    const RSA_PKCS1_KEY: &str = include_str!("testdata/rsa-pkcs1.key");
-    const RSA_PKCS8_KEY: &str = include_str!("testdata/rsa-pkcs8.key");
-    const OTHER_RSA_PKCS1_KEY: &str = include_str!("testdata/other-rsa-pkcs1.key");
-    const EC_CERT: &str = include_str!("testdata/ec.crt");
-    const EC_SEC1_KEY: &str = include_str!("testdata/ec-sec1.key");
-    const EC_ENCRYPTED_KEY: &str = include_str!("testdata/ec-encrypted.key");
-    const ED25519_CERT: &str = include_str!("testdata/ed25519.crt");
-    const ED25519_KEY: &str = include_str!("testdata/ed25519.key");
 
     fn certificate_key(pem: &str) -> PublicKeyMaterial {
         let (_, block) = parse_x509_pem(pem.as_bytes()).expect("fixture is PEM");

@@ -6,6 +6,8 @@
 //! writing the Secrets is the controller's job.
 
 mod ca;
+#[cfg(test)]
+mod fixtures;
 mod keys;
 mod renewal;
 mod tls_secret;

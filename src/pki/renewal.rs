@@ -150,23 +150,10 @@ fn subject_alt_names(cert: &X509Certificate<'_>) -> Option<(BTreeSet<String>, BT
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::fixtures::*;
     use crate::pki::{IssuedCertificate, LEAF_VALIDITY};
     use chrono::TimeDelta;
     use rcgen::{CertificateParams, KeyPair};
-
-    fn at(rfc3339: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(rfc3339)
-            .expect("test time is RFC 3339")
-            .with_timezone(&Utc)
-    }
-
-    fn issued_at() -> DateTime<Utc> {
-        at("2026-01-15T10:00:00Z")
-    }
-
-    fn ca() -> CertificateAuthority {
-        CertificateAuthority::generate("kongress test CA", issued_at()).expect("CA generates")
-    }
 
     fn names() -> Vec<String> {
         vec!["kong-admin".to_string(), "kong-admin.kongress-system.svc".to_string()]
@@ -177,14 +164,14 @@ mod tests {
     }
 
     fn server(ca: &CertificateAuthority) -> IssuedCertificate {
-        ca.issue_server(&names(), &[address()], issued_at(), LEAF_VALIDITY)
+        ca.issue_server(&names(), &[address()], now(), LEAF_VALIDITY)
             .expect("issues")
     }
 
     /// The issued certificate's lifetime includes the clock-skew backdating,
     /// so the renewal point is computed from the certificate's own dates.
     fn renewal_point(issued: &IssuedCertificate) -> DateTime<Utc> {
-        let not_before = issued_at() - TimeDelta::minutes(5);
+        let not_before = now() - TimeDelta::minutes(5);
         issued.not_after - (issued.not_after - not_before) / 3
     }
 
@@ -192,8 +179,8 @@ mod tests {
     fn fresh_certificate_is_kept() {
         let ca = ca();
         let issued = server(&ca);
-        assert_eq!(renewal_reason(&issued.cert_pem, &ca, issued_at()), None);
-        assert!(!needs_renewal(&issued.cert_pem, &ca, issued_at()));
+        assert_eq!(renewal_reason(&issued.cert_pem, &ca, now()), None);
+        assert!(!needs_renewal(&issued.cert_pem, &ca, now()));
     }
 
     #[test]
@@ -215,8 +202,8 @@ mod tests {
             })
         );
         // Sixty-one of ninety days gone: a plain reading of the rule.
-        assert!(needs_renewal(&issued.cert_pem, &ca, issued_at() + TimeDelta::days(61)));
-        assert!(!needs_renewal(&issued.cert_pem, &ca, issued_at() + TimeDelta::days(59)));
+        assert!(needs_renewal(&issued.cert_pem, &ca, now() + TimeDelta::days(61)));
+        assert!(!needs_renewal(&issued.cert_pem, &ca, now() + TimeDelta::days(59)));
     }
 
     #[test]
@@ -234,7 +221,7 @@ mod tests {
     fn certificate_not_yet_valid_is_renewed() {
         let ca = ca();
         let issued = server(&ca);
-        let earlier = issued_at() - TimeDelta::hours(1);
+        let earlier = now() - TimeDelta::hours(1);
         assert!(matches!(
             renewal_reason(&issued.cert_pem, &ca, earlier),
             Some(RenewalReason::NotYetValid { .. })
@@ -247,9 +234,9 @@ mod tests {
         let old_ca = ca();
         let new_ca = ca();
         let issued = server(&old_ca);
-        assert!(!needs_renewal(&issued.cert_pem, &old_ca, issued_at()));
+        assert!(!needs_renewal(&issued.cert_pem, &old_ca, now()));
         assert_eq!(
-            renewal_reason(&issued.cert_pem, &new_ca, issued_at()),
+            renewal_reason(&issued.cert_pem, &new_ca, now()),
             Some(RenewalReason::NotIssuedByCa)
         );
     }
@@ -263,7 +250,7 @@ mod tests {
             .self_signed(&key)
             .expect("self-signed");
         assert_eq!(
-            renewal_reason(&cert.pem(), &ca, issued_at()),
+            renewal_reason(&cert.pem(), &ca, now()),
             Some(RenewalReason::NotIssuedByCa)
         );
     }
@@ -277,10 +264,7 @@ mod tests {
             "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n",
         ] {
             assert!(
-                matches!(
-                    renewal_reason(pem, &ca, issued_at()),
-                    Some(RenewalReason::Unreadable(_))
-                ),
+                matches!(renewal_reason(pem, &ca, now()), Some(RenewalReason::Unreadable(_))),
                 "{pem:?}"
             );
         }
@@ -297,7 +281,7 @@ mod tests {
             &ca,
             &reordered,
             &[address(), address()],
-            issued_at()
+            now()
         ));
     }
 
@@ -310,7 +294,7 @@ mod tests {
             "kong-admin-2.kongress-system.svc".to_string(),
         ];
         assert_eq!(
-            renewal_reason_for_names(&issued.cert_pem, &ca, &renamed, &[address()], issued_at()),
+            renewal_reason_for_names(&issued.cert_pem, &ca, &renamed, &[address()], now()),
             Some(RenewalReason::NamesChanged)
         );
     }
@@ -326,7 +310,7 @@ mod tests {
             &ca,
             &more,
             &[address()],
-            issued_at()
+            now()
         ));
     }
 
@@ -339,14 +323,8 @@ mod tests {
             &ca,
             &names(),
             &[IpAddr::V4(Ipv4Addr::new(10, 0, 0, 8))],
-            issued_at()
+            now()
         ));
-        assert!(needs_renewal_for_names(
-            &issued.cert_pem,
-            &ca,
-            &names(),
-            &[],
-            issued_at()
-        ));
+        assert!(needs_renewal_for_names(&issued.cert_pem, &ca, &names(), &[], now()));
     }
 }

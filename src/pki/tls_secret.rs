@@ -145,18 +145,11 @@ fn private_key_message(problem: PrivateKeyProblem, id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::fixtures::*;
     use crate::pki::generate_self_signed_pem;
     use k8s_openapi::ByteString;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
     use rcgen::{CertificateParams, KeyPair, date_time_ymd};
-
-    const RSA_CERT: &str = include_str!("testdata/rsa.crt");
-    const RSA_PKCS1_KEY: &str = include_str!("testdata/rsa-pkcs1.key");
-    const RSA_PKCS8_KEY: &str = include_str!("testdata/rsa-pkcs8.key");
-    const OTHER_RSA_PKCS1_KEY: &str = include_str!("testdata/other-rsa-pkcs1.key");
-    const EC_CERT: &str = include_str!("testdata/ec.crt");
-    const EC_SEC1_KEY: &str = include_str!("testdata/ec-sec1.key");
-    const EC_ENCRYPTED_KEY: &str = include_str!("testdata/ec-encrypted.key");
 
     fn secret(type_: Option<&str>, fields: &[(&str, &str)]) -> Secret {
         Secret {
