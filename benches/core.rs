@@ -92,6 +92,7 @@ fn bench_core(c: &mut Criterion) {
 
         let data_plane = DataPlaneState {
             class_problem: None,
+            refused: None,
             deployment: DeploymentState::Available,
             load_balancer: vec![],
             external_ips: vec![],

@@ -849,3 +849,46 @@ async fn a_253_character_dotted_class_name_gets_a_valid_data_plane() -> Result<(
     })
     .await
 }
+
+#[tokio::test]
+async fn a_data_plane_the_api_server_refuses_is_reported_on_the_gateway() -> Result<()> {
+    let s = Scenario::new("e2e-refused").await?;
+    with_operator("refused", |operator| async move {
+        // Requests above limits: the API server rejects the Deployment kongress renders.
+        let proxies: Api<KongProxy> = Api::namespaced(s.client.clone(), &s.namespace);
+        proxies
+            .patch(
+                "proxy",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"resources": {"requests": {"cpu": "2"}, "limits": {"cpu": "1"}}}})),
+            )
+            .await?;
+        s.create_gateway("gw", json!([{"name": "web", "port": 80, "protocol": "HTTP"}]))
+            .await?;
+        let gateway = s
+            .wait_for_gateway_condition("gw", "Programmed", "False", Some("Invalid"))
+            .await?;
+        let message = gateway
+            .status
+            .and_then(|st| st.conditions)
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "Programmed")
+            .map(|c| c.message)
+            .unwrap_or_default();
+        assert!(message.contains("refused") && message.contains("limit"), "{message}");
+
+        // Fixing the input lets the data plane through.
+        proxies
+            .patch(
+                "proxy",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"spec": {"resources": null}})),
+            )
+            .await?;
+        s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
+        s.tear_down().await?;
+        Ok(operator)
+    })
+    .await
+}

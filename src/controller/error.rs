@@ -15,3 +15,16 @@ pub enum ReconcileError {
     #[error("the watch caches are not ready yet")]
     CachesNotReady,
 }
+
+impl ReconcileError {
+    /// Whether the API server rejected a request as invalid or forbidden, which retrying
+    /// alone will not fix: conflicts, throttling and missing objects are not refusals.
+    pub fn is_refusal(&self) -> bool {
+        match self {
+            ReconcileError::Kube(kube::Error::Api(status)) => {
+                (400..500).contains(&status.code) && ![404, 409, 429].contains(&status.code)
+            }
+            _ => false,
+        }
+    }
+}

@@ -212,13 +212,23 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
     });
 
     let mut env_clashes = Vec::new();
+    let mut refused = None;
     if class_problem.is_none() && !gateways.is_empty() {
-        env_clashes = apply_data_plane(&ctx, &class, &parameters.proxy, &names, &plan, &live).await?;
+        match apply_data_plane(&ctx, &class, &parameters.proxy, &names, &plan, &live).await {
+            Ok(clashes) => env_clashes = clashes,
+            // The API server refused what the user's input produced (an admission policy,
+            // an invalid resource request): say so on the Gateways, then retry with backoff.
+            Err(error) if error.is_refusal() => refused = Some(error),
+            Err(error) => return Err(error),
+        }
     }
 
     let (load_balancer, external_ips, cluster_ips) = service_addresses(live.proxy_service.as_deref());
     let data_plane = DataPlaneState {
         class_problem,
+        refused: refused
+            .as_ref()
+            .map(|error| format!("The API server refused the data plane: {error}")),
         deployment: deployment_state(live.deployment.as_deref()),
         load_balancer,
         external_ips,
@@ -228,7 +238,10 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         write_gateway_status(&ctx, gateway, &plan, &data_plane).await?;
     }
     write_class_status(&ctx, &class, &verdict, &env_clashes).await?;
-    Ok(Action::requeue(RESYNC))
+    match refused {
+        Some(error) => Err(error),
+        None => Ok(Action::requeue(RESYNC)),
+    }
 }
 
 /// Creates or updates the data plane. Returns the KongProxy env names that were ignored.

@@ -36,6 +36,8 @@ pub struct ServiceAddress {
 pub struct DataPlaneState {
     /// `Some(message)` when the class itself cannot be served (not accepted).
     pub class_problem: Option<String>,
+    /// `Some(message)` when the API server refused to store the rendered data plane.
+    pub refused: Option<String>,
     pub deployment: DeploymentState,
     /// Load balancer ingress addresses of the proxy Service.
     pub load_balancer: Vec<ServiceAddress>,
@@ -136,6 +138,9 @@ fn programmed_condition(
     }
     if let Some(problem) = &plan.addresses.unusable {
         return not(reasons::ADDRESS_NOT_USABLE, problem.clone());
+    }
+    if let Some(problem) = &data_plane.refused {
+        return not(reasons::INVALID, problem.clone());
     }
     match &data_plane.deployment {
         DeploymentState::Missing => {

@@ -52,6 +52,7 @@ fn plan(listeners: Vec<ListenerVerdict>) -> GatewayPlan {
 fn serving() -> DataPlaneState {
     DataPlaneState {
         class_problem: None,
+        refused: None,
         deployment: DeploymentState::Available,
         load_balancer: vec![],
         external_ips: vec![],
@@ -222,6 +223,25 @@ fn requested_address_is_reported_once_the_service_carries_it() {
     let s = status(&p, &carried);
     assert_eq!(condition(&s, "Programmed"), ("True", "Programmed"));
     assert_eq!(s.addresses.expect("addresses")[0].value, "192.0.2.10");
+}
+
+#[test]
+fn data_plane_refused_by_the_api_server_is_programmed_false_invalid_with_the_reason() {
+    let data_plane = DataPlaneState {
+        refused: Some("The API server refused the data plane: quota".into()),
+        ..serving()
+    };
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
+    assert_eq!(condition(&s, "Programmed"), ("False", "Invalid"));
+    let message = &s
+        .conditions
+        .as_ref()
+        .expect("conditions")
+        .iter()
+        .find(|c| c.type_ == "Programmed")
+        .expect("Programmed")
+        .message;
+    assert!(message.contains("quota"), "{message}");
 }
 
 #[test]
