@@ -9,11 +9,13 @@ mod reconcile;
 mod stores;
 mod triggers;
 
+use std::fmt::Debug;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use gateway_api::gatewayclasses::GatewayClass;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -21,8 +23,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
 use kube::runtime::{WatchStreamExt, reflector::reflector, watcher};
-use kube::{Api, Client};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
 use tracing::{info, warn};
 
 pub use admin_tls::CA_SECRET_NAME;
@@ -61,6 +65,20 @@ fn error_policy(_class: Arc<GatewayClass>, error: &ReconcileError, _ctx: Arc<Con
     Action::requeue(Duration::from_secs(5))
 }
 
+/// A watch of `api` that keeps a cache up to date, and the stream of objects it
+/// touched, which triggers reconciles once the controller polls it.
+fn cached<K>(api: Api<K>, config: watcher::Config) -> (Store<K>, impl Stream<Item = Result<K, watcher::Error>>)
+where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    K::DynamicType: Default + Eq + Hash + Clone,
+{
+    let (store, writer) = kube::runtime::reflector::store();
+    let events = reflector(writer, watcher(api, config))
+        .default_backoff()
+        .touched_objects();
+    (store, events)
+}
+
 /// Runs the controllers until a shutdown signal arrives.
 pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileError> {
     // The API server may still be starting with us (or the namespace being created):
@@ -80,55 +98,16 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
 
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
 
-    let (gateways, gateway_writer) = kube::runtime::reflector::store();
-    let gateway_events = reflector(
-        gateway_writer,
-        watcher(Api::<Gateway>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (secrets, secret_writer) = kube::runtime::reflector::store();
-    let secret_events = reflector(
-        secret_writer,
-        watcher(Api::<Secret>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (grants, grant_writer) = kube::runtime::reflector::store();
-    let grant_events = reflector(
-        grant_writer,
-        watcher(Api::<ReferenceGrant>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (proxies, proxy_writer) = kube::runtime::reflector::store();
-    let proxy_events = reflector(
-        proxy_writer,
-        watcher(Api::<KongProxy>::all(client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (deployments, deployment_writer) = kube::runtime::reflector::store();
-    let deployment_events = reflector(
-        deployment_writer,
-        watcher(Api::<Deployment>::all(client.clone()), managed.clone()),
-    )
-    .default_backoff()
-    .touched_objects();
-    let (services, service_writer) = kube::runtime::reflector::store();
-    let service_events = reflector(service_writer, watcher(Api::<Service>::all(client.clone()), managed))
-        .default_backoff()
-        .touched_objects();
-    let (crds, crd_writer) = kube::runtime::reflector::store();
-    let crd_events = reflector(
-        crd_writer,
-        watcher(
-            Api::<PartialObjectMeta<CustomResourceDefinition>>::all(client.clone()),
-            watcher::Config::default().fields(&format!("metadata.name={}", reconcile::GATEWAY_CRD_NAME)),
-        ),
-    )
-    .default_backoff()
-    .touched_objects();
+    let (gateways, gateway_events) = cached(Api::<Gateway>::all(client.clone()), watcher::Config::default());
+    let (secrets, secret_events) = cached(Api::<Secret>::all(client.clone()), watcher::Config::default());
+    let (grants, grant_events) = cached(Api::<ReferenceGrant>::all(client.clone()), watcher::Config::default());
+    let (proxies, proxy_events) = cached(Api::<KongProxy>::all(client.clone()), watcher::Config::default());
+    let (deployments, deployment_events) = cached(Api::<Deployment>::all(client.clone()), managed.clone());
+    let (services, service_events) = cached(Api::<Service>::all(client.clone()), managed);
+    let (crds, crd_events) = cached(
+        Api::<PartialObjectMeta<CustomResourceDefinition>>::all(client.clone()),
+        watcher::Config::default().fields(&format!("metadata.name={}", reconcile::GATEWAY_CRD_NAME)),
+    );
 
     let controller = Controller::new(Api::<GatewayClass>::all(client.clone()), watcher::Config::default()).with_config(
         kube::runtime::controller::Config::default()
