@@ -1,9 +1,8 @@
 //! The Kong listen plan: which sockets Kong opens and how the proxy Service exposes them.
 
 use std::collections::BTreeSet;
-use std::fmt::Write as _;
 
-use super::protocol::{ListenerProtocol, Transport};
+use super::protocol::ListenerProtocol;
 use crate::api::{ObjectKey, PortMode};
 
 /// Ports below this are shifted in [`PortMode::Shifted`].
@@ -90,25 +89,14 @@ impl ListenPlan {
         if self.port_mode != PortMode::Shifted || self.entries.is_empty() {
             return None;
         }
-        let mut maps = String::new();
-        let mut seen = Vec::new();
-        for entry in &self.entries {
-            if seen.contains(&entry.port) {
-                continue;
-            }
-            seen.push(entry.port);
-            if !maps.is_empty() {
-                maps.push_str(", ");
-            }
-            let _ = write!(maps, "{}:{}", entry.port, entry.container_port);
-        }
-        Some(maps)
-    }
-
-    pub fn entry_for(&self, port: u16, transport: Transport) -> Option<&ListenEntry> {
-        self.entries
+        // Entries are sorted by port, so a TCP and a UDP entry of one port are neighbours.
+        let mut pairs: Vec<(u16, u16)> = self.entries.iter().map(|e| (e.port, e.container_port)).collect();
+        pairs.dedup();
+        let maps: Vec<String> = pairs
             .iter()
-            .find(|e| e.port == port && e.protocol.transport() == transport)
+            .map(|(port, container)| format!("{port}:{container}"))
+            .collect();
+        Some(maps.join(", "))
     }
 }
 
