@@ -137,7 +137,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         ca,
     });
 
-    let gateway_trigger = triggers::GatewayTrigger::default();
+    let gateway_trigger = triggers::GatewayTrigger::new(gateways.clone());
     let gateways_for_secrets = gateways.clone();
     let gateways_for_grants = gateways.clone();
     let classes_for_proxies = classes.clone();

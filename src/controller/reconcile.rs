@@ -1,5 +1,6 @@
 //! The reconcile of one GatewayClass: read caches, call the core, write what changed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ use crate::api::{
     BUNDLE_VERSION_ANNOTATION, CONTROLLER_NAME, GATEWAY_API_GROUP, GATEWAY_CLASS_FINALIZER, Gateway, KongProxySpec,
     ObjectKey,
 };
-use crate::plan::{ClassPlan, PlanInput, PlanSettings, SecretLookup, plan_class};
+use crate::plan::{ClassPlan, GatewayPlan, PlanInput, PlanSettings, plan_class};
 use crate::render::{DataPlaneNames, RenderInput, data_plane_names, render};
 use crate::status::{ClassVerdict, DataPlaneState, gateway_class_conditions, gateway_status, gateway_status_events};
 
@@ -37,12 +38,6 @@ pub const GATEWAY_CRD_NAME: &str = "gateways.gateway.networking.k8s.io";
 /// How often a converged class is looked at again even without a watch event, so a
 /// certificate nearing expiry is renewed in time.
 const RESYNC: Duration = Duration::from_secs(3600);
-
-impl SecretLookup for kube::runtime::reflector::Store<Secret> {
-    fn secret(&self, key: &ObjectKey) -> Option<Arc<Secret>> {
-        self.get(&ObjectRef::new(&key.name).within(&key.namespace))
-    }
-}
 
 /// What the class's `parametersRef` resolves to.
 struct ClassParameters {
@@ -234,8 +229,15 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         external_ips,
         cluster_ips,
     };
-    for gateway in &gateways {
-        write_gateway_status(&ctx, gateway, &plan, &data_plane).await?;
+    // One pass over the plan with a map, not a plan search per Gateway: classes can be large.
+    let by_key: HashMap<ObjectKey, &Gateway> = gateways
+        .iter()
+        .map(|g| (ObjectKey::of(g.as_ref()), g.as_ref()))
+        .collect();
+    for gateway_plan in &plan.gateways {
+        if let Some(gateway) = by_key.get(&gateway_plan.key) {
+            write_gateway_status(&ctx, gateway, gateway_plan, &data_plane).await?;
+        }
     }
     write_class_status(&ctx, &class, &verdict, &env_clashes).await?;
     match refused {
@@ -359,13 +361,10 @@ async fn prune_data_plane(ctx: &Context, class_label: &str, keep: &[ObjectKey]) 
 async fn write_gateway_status(
     ctx: &Context,
     gateway: &Gateway,
-    plan: &ClassPlan,
+    gateway_plan: &GatewayPlan,
     data_plane: &DataPlaneState,
 ) -> Result<(), ReconcileError> {
-    let key = ObjectKey::of(gateway);
-    let Some(gateway_plan) = plan.gateway(&key) else {
-        return Ok(());
-    };
+    let key = &gateway_plan.key;
     let existing = gateway.status.as_ref();
     let existing_attached = |name: &str| {
         existing

@@ -7,10 +7,13 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::core::PartialObjectMeta;
-use kube::runtime::reflector::Store;
+use std::sync::Arc;
+
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use super::error::ReconcileError;
-use crate::api::{Gateway, KongProxy, ReferenceGrant};
+use crate::api::{Gateway, KongProxy, ObjectKey, ReferenceGrant};
+use crate::plan::SecretLookup;
 
 /// How long a reconcile waits for the first list of every cache.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -25,6 +28,12 @@ pub struct Stores {
     pub deployments: Store<Deployment>,
     pub services: Store<Service>,
     pub crds: Store<PartialObjectMeta<CustomResourceDefinition>>,
+}
+
+impl SecretLookup for Store<Secret> {
+    fn secret(&self, key: &ObjectKey) -> Option<Arc<Secret>> {
+        self.get(&ObjectRef::new(&key.name).within(&key.namespace))
+    }
 }
 
 impl Stores {

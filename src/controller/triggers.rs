@@ -17,16 +17,30 @@ fn class_ref(name: &str) -> ObjectRef<GatewayClass> {
 
 /// Maps Gateways to their class. It remembers each Gateway's last class, so a
 /// Gateway that moves to another class (or is deleted) also wakes the class it left.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct GatewayTrigger {
     last_class: Arc<Mutex<HashMap<ObjectKey, String>>>,
+    gateways: Store<Gateway>,
 }
 
 impl GatewayTrigger {
+    pub fn new(gateways: Store<Gateway>) -> Self {
+        Self {
+            last_class: Arc::default(),
+            gateways,
+        }
+    }
+
     pub fn classes_for(&self, gateway: &Gateway) -> Vec<ObjectRef<GatewayClass>> {
         let key = ObjectKey::of(gateway);
         let class = gateway.spec.gateway_class_name.clone();
-        let deleted = gateway.metadata.deletion_timestamp.is_some();
+        // The reflector updates the cache before the event reaches us, so a Gateway that
+        // is no longer cached was deleted: forget it, or the map would grow forever.
+        let cached = self
+            .gateways
+            .get(&ObjectRef::new(&key.name).within(&key.namespace))
+            .is_some();
+        let deleted = gateway.metadata.deletion_timestamp.is_some() || !cached;
         let previous = match self.last_class.lock() {
             Ok(mut last) if deleted => last.remove(&key),
             Ok(mut last) => last.insert(key, class.clone()),
