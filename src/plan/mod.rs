@@ -57,14 +57,14 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    fn ok(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn ok(reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             ok: true,
             reason,
             message: message.into(),
         }
     }
-    fn fail(reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn fail(reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             ok: false,
             reason,

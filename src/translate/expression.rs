@@ -1,0 +1,3 @@
+//! Building ATC expressions (Kong expressions router) safely.
+//!
+//! STUB: to be written.

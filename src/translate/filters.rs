@@ -1,0 +1,3 @@
+//! HTTPRoute / GRPCRoute filters → Kong plugins.
+//!
+//! STUB: to be written.

@@ -1,0 +1,3 @@
+//! Hostname matching and intersection (listener × route).
+//!
+//! STUB: to be written.

@@ -1,0 +1,259 @@
+//! One view of the five route kinds, so attachment, backends and status are written once.
+//!
+//! The generated Gateway API types give every kind its own copy of `parentRefs` and
+//! `backendRefs`; they share the same fields, which the macros below rely on.
+
+use std::sync::Arc;
+
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+
+use crate::api::{GATEWAY_API_GROUP, ObjectKey};
+use crate::plan::RouteKind;
+
+pub use gateway_api::experimental::tcproutes::TcpRoute;
+pub use gateway_api::experimental::udproutes::UdpRoute;
+pub use gateway_api::grpcroutes::GrpcRoute;
+pub use gateway_api::httproutes::HttpRoute;
+pub use gateway_api::tlsroutes::TlsRoute;
+
+/// API version of each kind as kongress reads it.
+pub fn api_version(kind: RouteKind) -> &'static str {
+    match kind {
+        RouteKind::HttpRoute | RouteKind::GrpcRoute | RouteKind::TlsRoute => "v1",
+        RouteKind::TcpRoute | RouteKind::UdpRoute => "v1alpha2",
+    }
+}
+
+/// A route named by kind and `namespace/name`; orders by kind, then key.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RouteRef {
+    pub kind: RouteKind,
+    pub key: ObjectKey,
+}
+
+impl std::fmt::Display for RouteRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.kind.as_str(), self.key)
+    }
+}
+
+/// A `parentRefs` entry, with the spec's defaults not yet applied (status echoes it as written).
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ParentRef {
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub section_name: Option<String>,
+    pub port: Option<i32>,
+}
+
+impl ParentRef {
+    /// Whether it names a Gateway (the defaults are group gateway.networking.k8s.io, kind Gateway).
+    pub fn is_gateway(&self) -> bool {
+        self.group.as_deref().unwrap_or(GATEWAY_API_GROUP) == GATEWAY_API_GROUP
+            && self.kind.as_deref().unwrap_or("Gateway") == "Gateway"
+    }
+
+    /// The Gateway it names, resolving the namespace default (the route's own).
+    pub fn gateway_key(&self, route_namespace: &str) -> ObjectKey {
+        ObjectKey::new(self.namespace.as_deref().unwrap_or(route_namespace), &self.name)
+    }
+}
+
+/// A `backendRefs` entry of any kind, with the spec's defaults not yet applied.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BackendRef {
+    pub group: Option<String>,
+    pub kind: Option<String>,
+    pub namespace: Option<String>,
+    pub name: String,
+    pub port: Option<i32>,
+    /// Defaults to 1.
+    pub weight: Option<i32>,
+}
+
+impl BackendRef {
+    pub fn weight(&self) -> i32 {
+        self.weight.unwrap_or(1)
+    }
+}
+
+/// The typed object behind a [`RouteView`].
+#[derive(Clone, Debug)]
+pub enum RouteObject {
+    Http(Arc<HttpRoute>),
+    Grpc(Arc<GrpcRoute>),
+    Tls(Arc<TlsRoute>),
+    Tcp(Arc<TcpRoute>),
+    Udp(Arc<UdpRoute>),
+}
+
+/// What every route kind has in common.
+#[derive(Clone, Debug)]
+pub struct RouteView {
+    pub route: RouteRef,
+    pub generation: i64,
+    pub created: Option<Timestamp>,
+    pub resource_version: Option<String>,
+    pub parent_refs: Vec<ParentRef>,
+    /// `spec.hostnames` as written (HTTP, GRPC, TLS); empty means any.
+    pub hostnames: Vec<String>,
+    pub object: RouteObject,
+}
+
+macro_rules! parent_refs {
+    ($refs:expr) => {
+        $refs
+            .iter()
+            .flatten()
+            .map(|p| ParentRef {
+                group: p.group.clone(),
+                kind: p.kind.clone(),
+                namespace: p.namespace.clone(),
+                name: p.name.clone(),
+                section_name: p.section_name.clone(),
+                port: p.port,
+            })
+            .collect()
+    };
+}
+
+/// Converts one generated backendRef type (they all share these fields).
+#[macro_export]
+#[doc(hidden)]
+macro_rules! backend_ref_of {
+    ($r:expr) => {
+        $crate::translate::routes::BackendRef {
+            group: $r.group.clone(),
+            kind: $r.kind.clone(),
+            namespace: $r.namespace.clone(),
+            name: $r.name.clone(),
+            port: $r.port,
+            weight: $r.weight,
+        }
+    };
+}
+
+fn view<K: ResourceExt>(
+    kind: RouteKind,
+    object: &K,
+    parent_refs: Vec<ParentRef>,
+    hostnames: Vec<String>,
+    typed: RouteObject,
+) -> RouteView {
+    RouteView {
+        route: RouteRef {
+            kind,
+            key: ObjectKey::of(object),
+        },
+        generation: object.meta().generation.unwrap_or_default(),
+        created: object.meta().creation_timestamp.as_ref().map(|t| t.0),
+        resource_version: object.meta().resource_version.clone(),
+        parent_refs,
+        hostnames,
+        object: typed,
+    }
+}
+
+impl RouteView {
+    pub fn http(route: &Arc<HttpRoute>) -> Self {
+        view(
+            RouteKind::HttpRoute,
+            route.as_ref(),
+            parent_refs!(route.spec.parent_refs),
+            route.spec.hostnames.clone().unwrap_or_default(),
+            RouteObject::Http(route.clone()),
+        )
+    }
+
+    pub fn grpc(route: &Arc<GrpcRoute>) -> Self {
+        view(
+            RouteKind::GrpcRoute,
+            route.as_ref(),
+            parent_refs!(route.spec.parent_refs),
+            route.spec.hostnames.clone().unwrap_or_default(),
+            RouteObject::Grpc(route.clone()),
+        )
+    }
+
+    pub fn tls(route: &Arc<TlsRoute>) -> Self {
+        view(
+            RouteKind::TlsRoute,
+            route.as_ref(),
+            parent_refs!(route.spec.parent_refs),
+            route.spec.hostnames.clone(),
+            RouteObject::Tls(route.clone()),
+        )
+    }
+
+    pub fn tcp(route: &Arc<TcpRoute>) -> Self {
+        view(
+            RouteKind::TcpRoute,
+            route.as_ref(),
+            parent_refs!(route.spec.parent_refs),
+            Vec::new(),
+            RouteObject::Tcp(route.clone()),
+        )
+    }
+
+    pub fn udp(route: &Arc<UdpRoute>) -> Self {
+        view(
+            RouteKind::UdpRoute,
+            route.as_ref(),
+            parent_refs!(route.spec.parent_refs),
+            Vec::new(),
+            RouteObject::Udp(route.clone()),
+        )
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.route.key.namespace
+    }
+
+    /// The tag source of every Kong entity made from this route.
+    pub fn tag_source(&self) -> super::tags::Source<'_> {
+        super::tags::Source {
+            group: GATEWAY_API_GROUP,
+            version: api_version(self.route.kind),
+            kind: self.route.kind.as_str(),
+            key: &self.route.key,
+        }
+    }
+}
+
+/// The routes of a snapshot, by kind.
+#[derive(Clone, Debug, Default)]
+pub struct RouteSet {
+    pub http: Vec<Arc<HttpRoute>>,
+    pub grpc: Vec<Arc<GrpcRoute>>,
+    pub tls: Vec<Arc<TlsRoute>>,
+    pub tcp: Vec<Arc<TcpRoute>>,
+    pub udp: Vec<Arc<UdpRoute>>,
+}
+
+impl RouteSet {
+    /// Every route as a view, sorted by kind then `namespace/name` (input order never matters).
+    pub fn views(&self) -> Vec<RouteView> {
+        let mut views: Vec<RouteView> = self
+            .http
+            .iter()
+            .map(RouteView::http)
+            .chain(self.grpc.iter().map(RouteView::grpc))
+            .chain(self.tls.iter().map(RouteView::tls))
+            .chain(self.tcp.iter().map(RouteView::tcp))
+            .chain(self.udp.iter().map(RouteView::udp))
+            .collect();
+        views.sort_by(|a, b| a.route.cmp(&b.route));
+        views
+    }
+
+    pub fn len(&self) -> usize {
+        self.http.len() + self.grpc.len() + self.tls.len() + self.tcp.len() + self.udp.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
