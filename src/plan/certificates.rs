@@ -1,5 +1,6 @@
 //! Resolution of a listener's `tls.certificateRefs`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gateway_api::gateways::GatewayListenersTlsCertificateRefs;
@@ -15,6 +16,22 @@ pub(super) struct CertificateOutcome {
     pub usable: usize,
     /// The first problem found, as a ResolvedRefs verdict.
     pub problem: Option<Verdict>,
+}
+
+/// The Secrets a listener's certificate references name. Two listeners with the same set
+/// present the same certificates, whatever order or Gateway namespace they are written in.
+pub(super) fn referenced_secrets(
+    gateway_namespace: &str,
+    refs: &[GatewayListenersTlsCertificateRefs],
+) -> BTreeSet<ObjectKey> {
+    refs.iter()
+        .filter(|r| is_core_secret(r))
+        .map(|r| ObjectKey::new(r.namespace.as_deref().unwrap_or(gateway_namespace), &r.name))
+        .collect()
+}
+
+fn is_core_secret(reference: &GatewayListenersTlsCertificateRefs) -> bool {
+    reference.group.as_deref().unwrap_or("").is_empty() && reference.kind.as_deref().unwrap_or("Secret") == "Secret"
 }
 
 pub(super) fn resolve(
