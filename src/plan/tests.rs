@@ -213,29 +213,29 @@ fn run(case: &Case) -> Vec<String> {
                 continue;
             };
             let at = format!("{gateway_name}/{listener_name}");
-            let accepted = if got.accepted.ok {
-                "Accepted".to_string()
-            } else {
-                got.accepted.reason.to_string()
-            };
-            check(&mut errors, format!("{at} accepted"), accepted, &want.accepted);
-            let conflicted = got
-                .conflicted
-                .as_ref()
-                .filter(|c| !c.ok)
-                .map(|c| c.reason)
-                .unwrap_or("none");
+            // Status and reason both count, on good verdicts too: a True condition with a
+            // wrong reason is as wrong as a wrong False one.
             check(
                 &mut errors,
-                format!("{at} conflicted"),
-                conflicted.into(),
-                want.conflicted.as_deref().unwrap_or("none"),
+                format!("{at} accepted"),
+                describe(&got.accepted),
+                &expected(&want.accepted, reasons::ACCEPTED),
             );
+            let conflicted = match &got.conflicted {
+                None => "none".to_string(),
+                Some(c) if c.ok && c.reason == reasons::NO_CONFLICTS => "none".to_string(),
+                Some(c) => describe(c),
+            };
+            let want_conflicted = want
+                .conflicted
+                .as_deref()
+                .map_or_else(|| "none".to_string(), |reason| format!("False/{reason}"));
+            check(&mut errors, format!("{at} conflicted"), conflicted, &want_conflicted);
             check(
                 &mut errors,
                 format!("{at} resolvedRefs"),
-                got.resolved_refs.reason.into(),
-                &want.resolved_refs,
+                describe(&got.resolved_refs),
+                &expected(&want.resolved_refs, reasons::RESOLVED_REFS),
             );
             check(
                 &mut errors,
@@ -268,6 +268,18 @@ fn run(case: &Case) -> Vec<String> {
                 if !messages.contains(fragment.as_str()) {
                     errors.push(format!("{at} messages {messages:?} lack {fragment:?}"));
                 }
+            }
+        }
+    }
+    // A case names every listener it has: a listener nobody looked at is a rule nobody checked.
+    for gateway_plan in &plan.gateways {
+        let named = case.expect.listeners.get(&gateway_plan.key.name);
+        for listener in &gateway_plan.listeners {
+            if !named.is_some_and(|n| n.contains_key(&listener.name)) {
+                errors.push(format!(
+                    "{}/{} is not named in the case's expectations",
+                    gateway_plan.key.name, listener.name
+                ));
             }
         }
     }
@@ -407,6 +419,21 @@ fn isolation(plan: &GatewayPlan) -> String {
         .unwrap_or_else(|| "no ListenersIsolated condition".into())
 }
 
+/// A verdict as `True/Reason` or `False/Reason`.
+fn describe(verdict: &Verdict) -> String {
+    format!("{}/{}", if verdict.ok { "True" } else { "False" }, verdict.reason)
+}
+
+/// What a table cell means: the good reason stands for True with that reason, any other
+/// reason for False with it.
+fn expected(cell: &str, good: &str) -> String {
+    if cell == good {
+        format!("True/{good}")
+    } else {
+        format!("False/{cell}")
+    }
+}
+
 fn check(errors: &mut Vec<String>, what: String, got: String, want: &str) {
     if got != want {
         errors.push(format!("{what}: got {got:?}, want {want:?}"));
@@ -451,6 +478,11 @@ fn conflict_scope_rules_hold() {
 #[test]
 fn listener_reason_rules_hold() {
     assert!(run_table("listener-reasons.yaml") >= 10);
+}
+
+#[test]
+fn defence_against_input_the_api_server_refuses_holds() {
+    assert!(run_table("defence.yaml") >= 10);
 }
 
 #[test]
