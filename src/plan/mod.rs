@@ -334,7 +334,14 @@ fn check_listener(
 /// The listener's `supportedKinds`, and a message when it asked for kinds we cannot serve.
 fn supported_kinds(listener: &GatewayListeners, protocol: ListenerProtocol) -> (Vec<RouteKind>, Option<String>) {
     let allowed = protocol.route_kinds();
-    let Some(requested) = listener.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()) else {
+    // The spec: "When unspecified or empty, the kinds of Routes selected are determined
+    // using the Listener protocol."
+    let Some(requested) = listener
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.kinds.as_ref())
+        .filter(|kinds| !kinds.is_empty())
+    else {
         return (allowed.to_vec(), None);
     };
     let mut kinds = Vec::new();
