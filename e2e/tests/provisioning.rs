@@ -370,8 +370,8 @@ async fn kong_documentation_gateway_gets_a_matching_data_plane_and_becomes_progr
         s.create_gateway("kong", kong_docs_listeners()).await?;
 
         s.wait_for_env(&[
-            ("KONG_PROXY_LISTEN", "0.0.0.0:80, 0.0.0.0:443 ssl http2"),
-            ("KONG_STREAM_LISTEN", "0.0.0.0:9901, 0.0.0.0:9902 udp, 0.0.0.0:9903 ssl"),
+            ("KONG_PROXY_LISTEN", "0.0.0.0:80 reuseport backlog=16384, 0.0.0.0:443 ssl http2 reuseport backlog=16384"),
+            ("KONG_STREAM_LISTEN", "0.0.0.0:9901 reuseport backlog=16384, 0.0.0.0:9902 udp reuseport, 0.0.0.0:9903 ssl reuseport backlog=16384"),
             ("KONG_DATABASE", "off"),
             ("KONG_ROUTER_FLAVOR", "expressions"),
         ])
@@ -483,8 +483,11 @@ async fn gateways_of_one_class_merge_and_a_newer_conflict_leaves_the_older_gatew
         )
         .await?;
         s.wait_for_env(&[
-            ("KONG_PROXY_LISTEN", "0.0.0.0:80, 0.0.0.0:8080"),
-            ("KONG_STREAM_LISTEN", "0.0.0.0:5432"),
+            (
+                "KONG_PROXY_LISTEN",
+                "0.0.0.0:80 reuseport backlog=16384, 0.0.0.0:8080 reuseport backlog=16384",
+            ),
+            ("KONG_STREAM_LISTEN", "0.0.0.0:5432 reuseport backlog=16384"),
         ])
         .await?;
         s.wait_for_service_ports(&[(80, "TCP"), (8080, "TCP"), (5432, "TCP")])
@@ -533,7 +536,8 @@ async fn removing_a_listener_removes_its_service_port_and_env_entry() -> Result<
             ]),
         )
         .await?;
-        s.wait_for_env(&[("KONG_STREAM_LISTEN", "0.0.0.0:53 udp")]).await?;
+        s.wait_for_env(&[("KONG_STREAM_LISTEN", "0.0.0.0:53 udp reuseport")])
+            .await?;
         s.wait_for_service_ports(&[(80, "TCP"), (53, "UDP")]).await?;
         let deployments: Api<Deployment> = Api::namespaced(s.client.clone(), &s.namespace);
         let template_hash = |d: &Deployment| {
@@ -554,8 +558,11 @@ async fn removing_a_listener_removes_its_service_port_and_env_entry() -> Result<
                 &Patch::Merge(json!({"spec": {"listeners": [{"name": "web", "port": 80, "protocol": "HTTP"}]}})),
             )
             .await?;
-        s.wait_for_env(&[("KONG_STREAM_LISTEN", "off"), ("KONG_PROXY_LISTEN", "0.0.0.0:80")])
-            .await?;
+        s.wait_for_env(&[
+            ("KONG_STREAM_LISTEN", "off"),
+            ("KONG_PROXY_LISTEN", "0.0.0.0:80 reuseport backlog=16384"),
+        ])
+        .await?;
         s.wait_for_service_ports(&[(80, "TCP")]).await?;
         let after = template_hash(&deployments.get(&s.names().deployment).await?);
         assert_ne!(
@@ -583,12 +590,16 @@ async fn certificate_secret_appearing_resolves_the_listener() -> Result<()> {
         .await?;
         s.wait_for_listener_condition("gw", "secure", "ResolvedRefs", "False", "InvalidCertificateRef")
             .await?;
-        s.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80")]).await?;
+        s.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80 reuseport backlog=16384")])
+            .await?;
         s.create_tls_secret("late-tls").await?;
         s.wait_for_listener_condition("gw", "secure", "ResolvedRefs", "True", "ResolvedRefs")
             .await?;
-        s.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80, 0.0.0.0:443 ssl http2")])
-            .await?;
+        s.wait_for_env(&[(
+            "KONG_PROXY_LISTEN",
+            "0.0.0.0:80 reuseport backlog=16384, 0.0.0.0:443 ssl http2 reuseport backlog=16384",
+        )])
+        .await?;
         s.tear_down().await?;
         Ok(operator)
     })
@@ -809,7 +820,9 @@ async fn moving_the_kong_proxy_to_another_namespace_moves_the_data_plane() -> Re
             namespace: target.to_string(),
             class: s.class.clone(),
         };
-        moved.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80")]).await?;
+        moved
+            .wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80 reuseport backlog=16384")])
+            .await?;
         // What the old namespace held is pruned, not left for the class's deletion.
         s.assert_no_data_plane().await?;
         s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
@@ -833,7 +846,8 @@ async fn a_253_character_dotted_class_name_gets_a_valid_data_plane() -> Result<(
     with_operator("long-name", |operator| async move {
         s.create_gateway("gw", json!([{"name": "web", "port": 80, "protocol": "HTTP"}]))
             .await?;
-        s.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80")]).await?;
+        s.wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80 reuseport backlog=16384")])
+            .await?;
         s.wait_for_gateway_condition("gw", "Programmed", "True", None).await?;
         let names = s.names();
         for name in [
