@@ -125,6 +125,7 @@ fn class_routes(ctx: &Context, gateways: &[Arc<Gateway>]) -> RouteSet {
 #[instrument(skip_all, fields(gateway_class = %class.name_any()))]
 pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if !owns(&class) {
+        ctx.push.forget(&class.name_any());
         return Ok(Action::await_change());
     }
     ctx.stores.wait_until_ready().await?;

@@ -70,4 +70,7 @@ pub use admin::{AdminError, AdminTarget, ClientTls, PodAdmin, PostOutcome, Timeo
 pub use errors::{RejectedEntity, Rejection, parse_rejection};
 pub use fallback::without_sources;
 pub use hash::{EMPTY_CONFIG_HASH, PreparedConfig};
-pub use push::{ClassPush, PodAction, PodKey, PodResult, PodSpec, PushState};
+pub use push::{
+    ClassPush, PLACEHOLDER_UPSTREAM, PodAction, PodKey, PodPushState, PodResult, PodSpec, PushSettings, PushState,
+    RejectedObject, Serving, loadable,
+};

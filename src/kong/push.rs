@@ -226,6 +226,8 @@ pub struct ClassPush {
     settings: PushSettings,
     /// Number given to the next adopted config.
     next_number: u64,
+    /// The decided config as given, and as prepared (see [`loadable`]).
+    decided: Option<Arc<KongConfig>>,
     desired: Option<Arc<PreparedConfig>>,
     /// What pods should get: the desired config or its fallback; `None` when stuck.
     current: Option<Arc<PreparedConfig>>,
@@ -247,6 +249,7 @@ impl ClassPush {
         Self {
             settings,
             next_number: 1,
+            decided: None,
             desired: None,
             current: None,
             excluded: BTreeSet::new(),
@@ -273,13 +276,14 @@ impl ClassPush {
     /// text), which changes nothing, rejections included.
     pub fn set_desired(&mut self, config: Arc<KongConfig>) -> Result<bool, serde_json::Error> {
         if self
-            .desired
+            .decided
             .as_ref()
-            .is_some_and(|d| Arc::ptr_eq(&d.config, &config) || d.config == config)
+            .is_some_and(|d| Arc::ptr_eq(d, &config) || *d == config)
         {
             return Ok(false);
         }
-        let prepared = PreparedConfig::new(self.next_number, config, Vec::new())?;
+        let prepared = PreparedConfig::new(self.next_number, loadable(&config), Vec::new())?;
+        self.decided = Some(config);
         if self.desired.as_ref().is_some_and(|d| d.hash == prepared.hash) {
             return Ok(false);
         }
@@ -463,7 +467,7 @@ impl ClassPush {
     pub fn state(&self) -> PushState {
         let target = self.target();
         PushState {
-            desired: self.desired.as_ref().map(|d| d.config.clone()),
+            desired: self.decided.clone(),
             desired_hash: self.desired.as_ref().map(|d| d.hash.clone()),
             serving: self.serving(),
             target_hash: target.map(|t| t.hash.clone()),
@@ -488,6 +492,31 @@ impl ClassPush {
             config_error: self.config_error.clone(),
         }
     }
+}
+
+/// Name of the upstream added to a config without entities.
+pub const PLACEHOLDER_UPSTREAM: &str = "kongress-placeholder";
+
+/// `config`, or when it declares no entity at all, `config` plus an upstream without
+/// targets: Kong stores such a config under the empty hash and reports itself not ready
+/// (see the module doc of [`crate::kong`]), so a class without routes would never get
+/// ready pods. Kong's own controller does the same.
+pub fn loadable(config: &Arc<KongConfig>) -> Arc<KongConfig> {
+    let empty = config.services.is_empty()
+        && config.routes.is_empty()
+        && config.upstreams.is_empty()
+        && config.certificates.is_empty()
+        && config.ca_certificates.is_empty();
+    if !empty {
+        return config.clone();
+    }
+    let mut with_placeholder = KongConfig::clone(config);
+    with_placeholder.upstreams.push(crate::translate::kong::Upstream {
+        name: PLACEHOLDER_UPSTREAM.to_string(),
+        tags: vec![PLACEHOLDER_UPSTREAM.to_string()],
+        ..Default::default()
+    });
+    Arc::new(with_placeholder)
 }
 
 fn succeeded(state: &mut PodState, now: Instant) {

@@ -512,3 +512,16 @@ fn push_state_is_about_the_config_it_was_given() {
     assert!(state.is_for(&desired));
     assert!(!state.is_for(&config(&["b"])));
 }
+
+#[test]
+fn a_config_without_entities_gets_a_placeholder_so_kong_becomes_ready() {
+    let now = Instant::now();
+    let empty = Arc::new(KongConfig::empty());
+    let mut class = class_with(&["kong-a"], empty.clone(), EMPTY_CONFIG_HASH, now);
+    let sent = pushed(&class.next_actions(now), "kong-a");
+    assert_ne!(sent.hash, EMPTY_CONFIG_HASH);
+    assert_eq!(sent.config.upstreams[0].name, PLACEHOLDER_UPSTREAM);
+    assert!(class.state().is_for(&empty), "status compares with the decided config");
+    // A config with entities is sent as decided.
+    assert_eq!(loadable(&config(&["a"])), config(&["a"]));
+}
