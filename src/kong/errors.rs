@@ -179,21 +179,24 @@ pub fn blame(rejection: &Rejection, config: &KongConfig) -> Blame {
     let mut by_source: BTreeMap<TaggedSource, BTreeSet<String>> = BTreeMap::new();
     let mut unattributed = BTreeSet::new();
     for entity in &rejection.entities {
-        let source = tags::parse(&entity.tags).or_else(|| find_source(config, entity));
-        match source {
-            Some(source) => by_source
-                .entry(source)
-                .or_default()
-                .extend(entity.messages.iter().cloned()),
-            None => {
+        let own = tags::parse(&entity.tags).or_else(|| find_source(config, entity));
+        for message in &entity.messages {
+            // Kong pins a duplicate name on an array index, which for nested entities is
+            // the wrong entity (or none): the name in the message is what counts.
+            let sources = match uniqueness_violation(message) {
+                Some((plural, name)) => sources_named(config, plural.strip_suffix('s').unwrap_or(plural), name),
+                None => own.iter().cloned().collect(),
+            };
+            if sources.is_empty() {
                 let what = describe(entity);
-                unattributed.extend(entity.messages.iter().map(|m| {
-                    if what.is_empty() {
-                        m.clone()
-                    } else {
-                        format!("{what}: {m}")
-                    }
-                }));
+                unattributed.insert(if what.is_empty() {
+                    message.clone()
+                } else {
+                    format!("{what}: {message}")
+                });
+            }
+            for source in sources {
+                by_source.entry(source).or_default().insert(message.clone());
             }
         }
     }
@@ -207,6 +210,28 @@ pub fn blame(rejection: &Rejection, config: &KongConfig) -> Blame {
             .collect(),
         unattributed: unattributed.into_iter().collect(),
     }
+}
+
+/// `(plural entity type, name)` of Kong's "uniqueness violation: 'routes' entity with name
+/// set to 'x' already declared".
+fn uniqueness_violation(message: &str) -> Option<(&str, &str)> {
+    let rest = message.strip_prefix("uniqueness violation: '")?;
+    let (plural, rest) = rest.split_once("' entity with name set to '")?;
+    Some((plural, rest.strip_suffix("' already declared")?))
+}
+
+/// The sources of every entity of `entity_type` named `name`.
+fn sources_named(config: &KongConfig, entity_type: &str, name: &str) -> BTreeSet<TaggedSource> {
+    let mut sources = BTreeSet::new();
+    visit(config, &mut |seen: &Seen<'_>| {
+        if seen.entity_type == entity_type
+            && seen.name == Some(name)
+            && let Some(source) = tags::parse(seen.tags)
+        {
+            sources.insert(source);
+        }
+    });
+    sources
 }
 
 fn describe(entity: &RejectedEntity) -> String {
@@ -270,8 +295,10 @@ fn visit<'a>(config: &'a KongConfig, f: &mut dyn FnMut(&Seen<'a>)) {
             plugins(&route.plugins, f);
         }
     }
-    for (i, route) in config.routes.iter().enumerate() {
-        f(&seen("route", Some(&route.name), None, Some(i + 1), &route.tags));
+    // Routes also nest in services, so an index Kong reports for routes may be either:
+    // top-level routes are never found by index.
+    for route in &config.routes {
+        f(&seen("route", Some(&route.name), None, None, &route.tags));
         plugins(&route.plugins, f);
     }
     for (i, upstream) in config.upstreams.iter().enumerate() {
@@ -446,6 +473,26 @@ mod tests {
         assert!(rejection.entities.is_empty());
         let blame = blame(&rejection, &config());
         assert_eq!(blame.unattributed, ["<html>bad gateway</html>"]);
+    }
+
+    #[test]
+    fn duplicate_names_are_blamed_on_every_entity_with_that_name() {
+        let mut config = config();
+        let mut twin = config.services[0].clone();
+        twin.name = "shop.other.80".into();
+        twin.routes[0].tags = route_tags("other");
+        config.services.push(twin);
+        // What Kong leaves for a nested duplicate: keyed by its index in its service.
+        let body = serde_json::json!({
+            "message": "x",
+            "fields": {"routes": {"1": "uniqueness violation: 'routes' entity with name set to 'shop.cart.0.0' already declared"}}
+        });
+        let blame = blame(&parse_rejection(body.to_string().as_bytes()), &config);
+        assert_eq!(
+            blame.by_source.keys().cloned().collect::<Vec<_>>(),
+            [source("HTTPRoute", "cart"), source("HTTPRoute", "other")]
+        );
+        assert!(blame.unattributed.is_empty());
     }
 
     #[test]
