@@ -4,7 +4,7 @@
 //! ports, with the data plane's admin TLS Secret. A pod that goes away takes its stand-in
 //! with it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -16,7 +16,7 @@ use kube::api::Api;
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 
-use crate::standin::{StandIn, StandInConfig};
+use crate::standin::{Fault, StandIn, StandInConfig};
 
 /// A pod's stand-in and the identity it was started for.
 struct Running {
@@ -28,6 +28,11 @@ struct Running {
 #[derive(Clone, Default)]
 pub struct Fleet {
     running: Arc<Mutex<BTreeMap<String, Running>>>,
+    /// Faults the next stand-ins start with, one each, so a test can break a pod before
+    /// kongress first talks to it.
+    next_faults: Arc<Mutex<VecDeque<Fault>>>,
+    /// Entity name → message every stand-in refuses (Kong validates alike on all pods).
+    rejections: Arc<Mutex<BTreeMap<String, String>>>,
     task: Option<Arc<tokio::task::JoinHandle<()>>>,
 }
 
@@ -57,6 +62,10 @@ impl Fleet {
             watcher::Config::default().labels("app.kubernetes.io/managed-by=kongress,app.kubernetes.io/component=kong");
         let running: Arc<Mutex<BTreeMap<String, Running>>> = Arc::default();
         let fleet_running = running.clone();
+        let next_faults: Arc<Mutex<VecDeque<Fault>>> = Arc::default();
+        let fleet_faults = next_faults.clone();
+        let rejections: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+        let fleet_rejections = rejections.clone();
         let task = tokio::spawn(async move {
             let mut events = watcher::watcher(pods, config).boxed();
             while let Some(event) = events.next().await {
@@ -82,7 +91,24 @@ impl Fleet {
                     if lock(&running).get(&pod_key).is_some_and(|r| r.uid == uid) {
                         continue;
                     }
-                    match start_for(&client, &pod, &record_root).await {
+                    let fault = next_faults
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .pop_front();
+                    let reject = rejections
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .clone();
+                    let started = start_for(&client, &pod, &record_root, fault.unwrap_or_default(), reject).await;
+                    if !matches!(started, Ok(Some(_)))
+                        && let Some(fault) = fault
+                    {
+                        next_faults
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push_front(fault);
+                    }
+                    match started {
                         Ok(Some(standin)) => {
                             tracing::info!(pod = %pod_key, admin = %standin.admin, "stand-in started");
                             lock(&running).insert(pod_key, Running { uid, standin });
@@ -95,8 +121,29 @@ impl Fleet {
         });
         Self {
             running: fleet_running,
+            next_faults: fleet_faults,
+            rejections: fleet_rejections,
             task: Some(Arc::new(task)),
         }
+    }
+
+    /// Every stand-in, running or to come, refuses entities named `name` with `message`.
+    pub fn reject_everywhere(&self, name: &str, message: &str) {
+        self.rejections
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(name.to_string(), message.to_string());
+        for standin in self.standins().values() {
+            standin.reject(name, message);
+        }
+    }
+
+    /// The next stand-in to start begins with `fault` (queued: one per call).
+    pub fn fault_next(&self, fault: Fault) {
+        self.next_faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push_back(fault);
     }
 
     /// The stand-ins running now, by pod name (`namespace/name`).
@@ -123,7 +170,13 @@ fn port(pod: &Pod, name: &str) -> Option<u16> {
 }
 
 /// Starts the stand-in of `pod`, or `None` while it has no loopback IP yet.
-async fn start_for(client: &Client, pod: &Pod, record_root: &std::path::Path) -> Result<Option<StandIn>> {
+async fn start_for(
+    client: &Client,
+    pod: &Pod,
+    record_root: &std::path::Path,
+    fault: Fault,
+    reject: BTreeMap<String, String>,
+) -> Result<Option<StandIn>> {
     let Some(ip) = pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()) else {
         return Ok(None);
     };
@@ -161,6 +214,8 @@ async fn start_for(client: &Client, pod: &Pod, record_root: &std::path::Path) ->
         key_pem: text("tls.key")?,
         client_ca_pem: text("ca.crt")?,
         record_dir: Some(record_root.join(&namespace).join(pod.name_any())),
+        fault,
+        reject,
     })
     .await?;
     Ok(Some(standin))

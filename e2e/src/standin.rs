@@ -117,6 +117,10 @@ pub struct StandInConfig {
     pub client_ca_pem: String,
     /// Writes `NNNN-<status>.json` per `POST /config` and reads `control.json` here.
     pub record_dir: Option<PathBuf>,
+    /// The fault it starts with.
+    pub fault: Fault,
+    /// Entity name → message it refuses from the start.
+    pub reject: BTreeMap<String, String>,
 }
 
 /// A running stand-in; stops when dropped.
@@ -176,6 +180,8 @@ impl StandIn {
         let acceptor = TlsAcceptor::from(tls_config(&config)?);
         let state = Arc::new(Mutex::new(State {
             hash: EMPTY_HASH.to_string(),
+            fault: config.fault,
+            reject: config.reject.clone(),
             ..State::default()
         }));
         let shared = Arc::new(Shared {

@@ -85,6 +85,8 @@ async fn main() -> Result<()> {
                 key_pem: read(&key)?,
                 client_ca_pem: read(&client_ca)?,
                 record_dir: Some(record_dir),
+                fault: Default::default(),
+                reject: Default::default(),
             })
             .await?;
             eprintln!("kong-standin: admin on {admin}");

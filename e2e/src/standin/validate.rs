@@ -150,7 +150,7 @@ impl Checker<'_> {
                 None => {}
             }
             if let Some(port) = service.get("port")
-                && !port.as_u64().is_some_and(|p| p <= 65535)
+                && port.as_u64().is_none_or(|p| p > 65535)
             {
                 errors.push(field("port", "value should be between 0 and 65535"));
             }
@@ -213,7 +213,7 @@ impl Checker<'_> {
             ));
         }
         if let Some(priority) = route.get("priority")
-            && !priority.as_u64().is_some_and(|p| p <= MAX_PRIORITY)
+            && priority.as_u64().is_none_or(|p| p > MAX_PRIORITY)
         {
             errors.push(field(
                 "priority",
