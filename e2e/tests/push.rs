@@ -10,96 +10,45 @@
 use std::time::Duration;
 
 use anyhow::{Result, bail};
-use gateway_api::gatewayclasses::GatewayClass;
-use gateway_api::gateways::Gateway;
 use kongress::api::KongProxy;
 use kongress::kong::PLACEHOLDER_UPSTREAM;
 use kongress_e2e::fleet::Fleet;
+use kongress_e2e::scenario::Scenario;
 use kongress_e2e::standin::{Fault, StandIn};
 use kongress_e2e::*;
-use kube::Client;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
+
+/// Where the stand-ins of a test record what they receive.
+fn record_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../target/e2e-standin")
+        .join(test);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
 
 /// kongress gives up on a hung Kong request after this many seconds in these tests.
 const KONG_TIMEOUT_SECONDS: &str = "2";
 
-struct Scenario {
-    client: Client,
-    namespace: String,
+/// A test's class (shared scenario, one HTTP Gateway) and a stand-in on every Kong pod.
+struct PushScenario {
+    scenario: Scenario,
     fleet: Fleet,
 }
 
-impl Scenario {
-    /// A namespace, a KongProxy with `replicas`, a class and a Gateway with one HTTP
-    /// listener, and a stand-in fleet for the namespace's Kong pods.
+impl PushScenario {
     async fn new(name: &str, replicas: i32) -> Result<Self> {
-        let client = client().await?;
-        ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
-        fresh_namespace(&client, name).await?;
-        let classes: Api<GatewayClass> = Api::all(client.clone());
-        if classes.get_opt(name).await?.is_some() {
-            classes
-                .patch(
-                    name,
-                    &PatchParams::default(),
-                    &Patch::Merge(json!({"metadata": {"finalizers": null}})),
-                )
-                .await?;
-            let _ = classes.delete(name, &DeleteParams::default()).await;
+        let scenario = Scenario::new(name).await?;
+        let fleet = Fleet::start(scenario.client.clone(), Some(name), record_dir(name));
+        let this = Self { scenario, fleet };
+        if replicas != 1 {
+            this.scale(replicas).await?;
         }
-        create(
-            &Api::<KongProxy>::namespaced(client.clone(), name),
-            json!({
-                "apiVersion": "kongress.dev/v1alpha1", "kind": "KongProxy",
-                "metadata": {"name": "proxy", "namespace": name},
-                "spec": {"replicas": replicas}
-            }),
-        )
-        .await?;
-        eventually("old class to go", CONVERGE_TIMEOUT, || {
-            let classes = classes.clone();
-            async move {
-                Ok(classes
-                    .get_opt(name)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .is_none()
-                    .then_some(()))
-            }
-        })
-        .await?;
-        create(
-            &classes,
-            json!({
-                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass",
-                "metadata": {"name": name},
-                "spec": {
-                    "controllerName": "kongress.dev/gateway-controller",
-                    "parametersRef": {"group": "kongress.dev", "kind": "KongProxy", "name": "proxy", "namespace": name}
-                }
-            }),
-        )
-        .await?;
-        create(
-            &Api::<Gateway>::namespaced(client.clone(), name),
-            json!({
-                "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
-                "metadata": {"name": "gw", "namespace": name},
-                "spec": {"gatewayClassName": name, "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}
-            }),
-        )
-        .await?;
-        let record = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/e2e-standin")
-            .join(name);
-        let _ = std::fs::remove_dir_all(&record);
-        let fleet = Fleet::start(client.clone(), Some(name), record);
-        Ok(Self {
-            client,
-            namespace: name.to_string(),
-            fleet,
-        })
+        this.scenario
+            .create_gateway("gw", json!([{"name": "http", "port": 80, "protocol": "HTTP"}]))
+            .await?;
+        Ok(this)
     }
 
     async fn operator(&self, log: &str) -> Result<Operator> {
@@ -107,7 +56,7 @@ impl Scenario {
     }
 
     async fn scale(&self, replicas: i32) -> Result<()> {
-        Api::<KongProxy>::namespaced(self.client.clone(), &self.namespace)
+        Api::<KongProxy>::namespaced(self.scenario.client.clone(), &self.scenario.namespace)
             .patch(
                 "proxy",
                 &PatchParams::default(),
@@ -145,7 +94,7 @@ impl Scenario {
 
 #[tokio::test]
 async fn config_reaches_every_kong_pod_over_mutual_tls() -> Result<()> {
-    let scenario = Scenario::new("push-reach", 2).await?;
+    let scenario = PushScenario::new("push-reach", 2).await?;
     let _operator = scenario.operator("push-reach").await?;
     let standins = scenario.wait_loaded(2).await?;
     let hashes: Vec<String> = standins.iter().map(|(_, s)| s.hash()).collect();
@@ -171,7 +120,7 @@ async fn config_reaches_every_kong_pod_over_mutual_tls() -> Result<()> {
 
 #[tokio::test]
 async fn a_scaled_up_pod_gets_the_config() -> Result<()> {
-    let scenario = Scenario::new("push-scale", 2).await?;
+    let scenario = PushScenario::new("push-scale", 2).await?;
     let _operator = scenario.operator("push-scale").await?;
     let first = scenario.wait_loaded(2).await?;
     let hash = first[0].1.hash();
@@ -187,7 +136,7 @@ async fn a_scaled_up_pod_gets_the_config() -> Result<()> {
 /// once. Cleared, the faulty ones are retried and catch up.
 #[tokio::test]
 async fn hung_and_failing_pods_are_retried_and_hold_no_one_back() -> Result<()> {
-    let scenario = Scenario::new("push-faults", 1).await?;
+    let scenario = PushScenario::new("push-faults", 1).await?;
     let _operator = scenario.operator("push-faults").await?;
     let first = scenario.wait_loaded(1).await?;
     let hash = first[0].1.hash();
@@ -229,7 +178,7 @@ async fn hung_and_failing_pods_are_retried_and_hold_no_one_back() -> Result<()> 
 
 #[tokio::test]
 async fn a_kongress_restart_pushes_nothing_when_hashes_match() -> Result<()> {
-    let scenario = Scenario::new("push-restart", 2).await?;
+    let scenario = PushScenario::new("push-restart", 2).await?;
     let operator = scenario.operator("push-restart").await?;
     let standins = scenario.wait_loaded(2).await?;
     operator.stop().await?;
@@ -261,7 +210,7 @@ async fn a_kongress_restart_pushes_nothing_when_hashes_match() -> Result<()> {
 /// Blaming a route and pushing the rest needs the translator; the unit tables cover it.
 #[tokio::test]
 async fn a_refused_config_is_not_sent_again_and_again() -> Result<()> {
-    let scenario = Scenario::new("push-refused", 2).await?;
+    let scenario = PushScenario::new("push-refused", 2).await?;
     scenario
         .fleet
         .reject_everywhere(PLACEHOLDER_UPSTREAM, "refused by the test");
