@@ -80,6 +80,9 @@ struct Control {
 /// One `POST /config` the stand-in received.
 #[derive(Clone, Debug)]
 pub struct Received {
+    /// When the request's headers arrived (the config is on the wire).
+    pub arrived: Instant,
+    /// When the stand-in answered (for 201: the config is loaded).
     pub at: Instant,
     /// The answer's status (201, 304, 400, or the fault's).
     pub status: u16,
@@ -347,6 +350,7 @@ impl std::fmt::Display for Closed {
 impl std::error::Error for Closed {}
 
 async fn admin(request: Request<Incoming>, shared: &Shared) -> Result<Response<Full<Bytes>>, Closed> {
+    let arrived = Instant::now();
     apply_control_file(shared);
     let fault = lock(shared).fault;
     let method = request.method().clone();
@@ -369,7 +373,12 @@ async fn admin(request: Request<Incoming>, shared: &Shared) -> Result<Response<F
         Fault::Close => return Err(Closed),
         Fault::Status(code) => {
             if method == Method::POST && path == "/config" {
-                record(shared, code, &body_text(&body, &content_type).unwrap_or_default());
+                record(
+                    shared,
+                    arrived,
+                    code,
+                    &body_text(&body, &content_type).unwrap_or_default(),
+                );
             }
             return Ok(reply(code, json!({"message": "An unexpected error occurred"})));
         }
@@ -381,7 +390,7 @@ async fn admin(request: Request<Incoming>, shared: &Shared) -> Result<Response<F
             state.status_reads += 1;
             reply(200, status_body(&state.hash))
         }
-        (Method::POST, "/config") => post_config(shared, &query, &content_type, &body),
+        (Method::POST, "/config") => post_config(shared, arrived, &query, &content_type, &body),
         _ => reply(404, json!({"message": "Not found"})),
     })
 }
@@ -400,7 +409,13 @@ fn body_text(body: &[u8], content_type: &str) -> Option<String> {
     String::from_utf8(body.to_vec()).ok()
 }
 
-fn post_config(shared: &Shared, query: &str, content_type: &str, body: &[u8]) -> Response<Full<Bytes>> {
+fn post_config(
+    shared: &Shared,
+    arrived: Instant,
+    query: &str,
+    content_type: &str,
+    body: &[u8],
+) -> Response<Full<Bytes>> {
     let accepted = [
         "application/json",
         "application/yaml",
@@ -418,7 +433,7 @@ fn post_config(shared: &Shared, query: &str, content_type: &str, body: &[u8]) ->
     };
     let hash = hex(&Md5::digest(text.as_bytes()));
     if check_hash && lock(shared).hash == hash {
-        record(shared, 304, &text);
+        record(shared, arrived, 304, &text);
         return Response::builder()
             .status(StatusCode::NOT_MODIFIED)
             .body(Full::new(Bytes::new()))
@@ -428,7 +443,7 @@ fn post_config(shared: &Shared, query: &str, content_type: &str, body: &[u8]) ->
         Ok(value) => value,
         Err(error) => {
             let message = format!("failed parsing declarative configuration: {error}");
-            record(shared, 400, &text);
+            record(shared, arrived, 400, &text);
             return reply(
                 400,
                 json!({"code": 14, "name": "invalid declarative configuration",
@@ -438,7 +453,7 @@ fn post_config(shared: &Shared, query: &str, content_type: &str, body: &[u8]) ->
     };
     let forced = lock(shared).reject.clone();
     if let Err(answer) = validate::validate(&parsed, &shared.schemas, &forced) {
-        record(shared, 400, &text);
+        record(shared, arrived, 400, &text);
         return reply(400, answer);
     }
     let stored = if has_entities(&parsed) {
@@ -447,7 +462,7 @@ fn post_config(shared: &Shared, query: &str, content_type: &str, body: &[u8]) ->
         EMPTY_HASH.to_string()
     };
     lock(shared).hash = stored;
-    record(shared, 201, &text);
+    record(shared, arrived, 201, &text);
     reply(201, json!({}))
 }
 
@@ -462,8 +477,9 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn record(shared: &Shared, status: u16, text: &str) {
+fn record(shared: &Shared, arrived: Instant, status: u16, text: &str) {
     let received = Received {
+        arrived,
         at: Instant::now(),
         status,
         hash: hex(&Md5::digest(text.as_bytes())),

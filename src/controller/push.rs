@@ -321,6 +321,8 @@ async fn run_class(
     let (results_tx, mut results) = mpsc::unbounded_channel::<WorkerResult>();
     let mut target_changed = true;
     let mut pods_dirty = true;
+    // The last failure logged per pod: a pod failing the same way again logs at debug.
+    let mut logged_failures: HashMap<String, String> = HashMap::new();
     loop {
         if target_changed {
             target_changed = false;
@@ -367,6 +369,7 @@ async fn run_class(
                     );
                 }
             }
+            logged_failures.retain(|name, _| pods.iter().any(|p| &p.name == name));
             workers.retain(|name, worker| {
                 let keep = pods.iter().any(|p| &p.name == name);
                 if !keep {
@@ -406,7 +409,19 @@ async fn run_class(
             () = pods_changed.notified() => pods_dirty = true,
             Some((pod, worker_generation, result)) = results.recv() => {
                 if workers.get(&pod).is_some_and(|w| w.generation == worker_generation) {
-                    log_result(&class, &pod, &result);
+                    match &result {
+                        PodResult::Failed { error, .. } if logged_failures.get(&pod) == Some(error) => {
+                            debug!(gateway_class = %class, %pod, %error, "Kong admin request failed again");
+                        }
+                        PodResult::Failed { error, .. } => {
+                            logged_failures.insert(pod.clone(), error.clone());
+                            log_result(&class, &pod, &result);
+                        }
+                        _ => {
+                            logged_failures.remove(&pod);
+                            log_result(&class, &pod, &result);
+                        }
+                    }
                     state.record(&pod, result, Instant::now());
                 }
             }
