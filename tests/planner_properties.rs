@@ -311,10 +311,13 @@ proptest! {
             let Some(later) = later else { continue };
             prop_assert_eq!(gateway.listeners.len(), later.listeners.len());
             for (then, now) in gateway.listeners.iter().zip(&later.listeners) {
-                // The newer Gateway may join a listener (shared_with grows); nothing else moves.
+                // The newer Gateway may join a listener (shared_with grows) or serve a hostname
+                // overlapping it (overlapping_tls grows); nothing else moves.
                 prop_assert!(then.shared_with.iter().all(|k| now.shared_with.contains(k)), "{:?} -> {:?}", then, now);
+                prop_assert!(then.overlapping_tls.iter().all(|k| now.overlapping_tls.contains(k)), "{:?} -> {:?}", then, now);
                 let mut now = now.clone();
                 now.shared_with.clone_from(&then.shared_with);
+                now.overlapping_tls.clone_from(&then.overlapping_tls);
                 prop_assert_eq!(then, &now);
             }
             prop_assert_eq!(&gateway.addresses, &later.addresses);

@@ -37,6 +37,7 @@ fn listener(name: &str, accepted: Verdict, programmed: bool) -> ListenerVerdict 
         supported_kinds: vec![RouteKind::HttpRoute, RouteKind::GrpcRoute],
         programmed,
         shared_with: vec![],
+        overlapping_tls: vec![],
     }
 }
 
