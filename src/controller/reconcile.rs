@@ -30,7 +30,10 @@ use crate::api::{
 };
 use crate::plan::{ClassPlan, GatewayPlan, PlanInput, PlanSettings, plan_class};
 use crate::render::{DataPlaneNames, RenderInput, data_plane_names, render};
-use crate::status::{ClassVerdict, DataPlaneState, gateway_class_conditions, gateway_status, gateway_status_events};
+use crate::status::{
+    ClassVerdict, DataPlaneState, InstalledCrd, crd_versions, gateway_class_conditions, gateway_status,
+    gateway_status_events,
+};
 
 /// The Gateway CRD, whose bundle-version annotation says which Gateway API is installed.
 pub const GATEWAY_CRD_NAME: &str = "gateways.gateway.networking.k8s.io";
@@ -185,7 +188,12 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
 
     let verdict = ClassVerdict {
         invalid_parameters: parameters.problem.clone(),
-        bundle_version: bundle_version(&ctx),
+        // Only the Gateway CRD is watched so far; the SupportedVersion rule wants every
+        // Gateway API CRD (status::crd_versions takes them all once the watch is widened).
+        versions: crd_versions(&[InstalledCrd {
+            name: GATEWAY_CRD_NAME.into(),
+            bundle_version: bundle_version(&ctx),
+        }]),
     };
     let class_problem = (!verdict.accepted()).then(|| {
         let why = verdict

@@ -119,6 +119,9 @@ struct ExpectGateway {
     unusable_address: bool,
     #[serde(default)]
     requested: Vec<String>,
+    /// Fragments the AddressNotUsable message must contain.
+    #[serde(default)]
+    unusable_message_contains: Vec<String>,
     /// The `kongress.dev/ListenersIsolated` message the Gateway's status must carry
     /// (its status is then False/SharedListeners).
     #[serde(default)]
@@ -332,6 +335,14 @@ fn run(case: &Case) -> Vec<String> {
             requested.join(","),
             &want.requested.join(","),
         );
+        let unusable = got.addresses.unusable.as_deref().unwrap_or_default();
+        for fragment in &want.unusable_message_contains {
+            if !unusable.contains(fragment.as_str()) {
+                errors.push(format!(
+                    "{gateway_name} unusable address message {unusable:?} lacks {fragment:?}"
+                ));
+            }
+        }
         if let Some(message) = &want.shared_listeners_message {
             check(
                 &mut errors,
