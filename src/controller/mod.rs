@@ -227,9 +227,11 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
     let (services, service_events) = cached(Api::<Service>::all(client.clone()), all());
     let (endpoint_slices, slice_events) = cached(Api::<EndpointSlice>::all(client.clone()), all());
     let (namespaces, namespace_events) = cached(Api::<Namespace>::all(client.clone()), all());
+    // Metadata only: SupportedVersion reads the bundle-version annotation of every
+    // Gateway API CRD, and CRD specs are large.
     let (crds, crd_events) = cached(
         Api::<PartialObjectMeta<CustomResourceDefinition>>::all(client.clone()),
-        watcher::Config::default().fields(&format!("metadata.name={}", reconcile::GATEWAY_CRD_NAME)),
+        all(),
     );
 
     let controller = Controller::new(Api::<GatewayClass>::all(client.clone()), watcher::Config::default()).with_config(
@@ -333,7 +335,13 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         .watches_stream(proxy_events, move |proxy| {
             triggers::classes_for_proxy(&proxy, &classes_for_proxies)
         })
-        .watches_stream(crd_events, move |_crd| triggers::all_owned_classes(&classes_for_crds))
+        .watches_stream(crd_events, move |crd| {
+            if crate::status::is_gateway_api_crd(&crd.name_any()) {
+                triggers::all_owned_classes(&classes_for_crds)
+            } else {
+                Vec::new()
+            }
+        })
         // A label change can open or close a namespace to routes: every class looks again.
         .watches_stream(namespace_events, move |_namespace: Namespace| {
             triggers::all_owned_classes(&classes_for_namespaces)
