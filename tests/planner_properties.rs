@@ -189,19 +189,21 @@ fn gateways_of(listener: impl Strategy<Value = GatewayListeners>) -> impl Strate
     })
 }
 
-/// Two valid certificate Secrets, `good` and `other`; `missing` does not exist.
+/// Two valid certificate Secrets, `good` and `other`, in each namespace the generated
+/// Gateways use; `missing` does not exist.
 fn secrets() -> BTreeMap<ObjectKey, Arc<Secret>> {
     let (cert, key) = kongress::pki::generate_self_signed_pem("example.com").expect("certificate");
-    ["good", "other"]
+    ["default", "team-b"]
         .into_iter()
-        .map(|name| {
+        .flat_map(|namespace| ["good", "other"].map(|name| (namespace, name)))
+        .map(|(namespace, name)| {
             let secret: Secret = serde_json::from_value(serde_json::json!({
-                "metadata": {"name": name, "namespace": "default"},
+                "metadata": {"name": name, "namespace": namespace},
                 "type": "kubernetes.io/tls",
                 "stringData": {"tls.crt": cert, "tls.key": key}
             }))
             .expect("secret");
-            (ObjectKey::new("default", name), Arc::new(secret))
+            (ObjectKey::new(namespace, name), Arc::new(secret))
         })
         .collect()
 }
@@ -219,9 +221,8 @@ fn hostname(listener: &GatewayListeners) -> Option<String> {
     listener.hostname.as_ref().map(|h| h.to_ascii_lowercase())
 }
 
-/// The certificate names of a TLS-terminating listener (the generated Gateways are all in
-/// one namespace).
-fn certificate_names(listener: &GatewayListeners) -> BTreeSet<String> {
+/// The certificate Secrets a TLS-terminating listener of a Gateway in `namespace` names.
+fn certificate_keys(namespace: &str, listener: &GatewayListeners) -> BTreeSet<ObjectKey> {
     let terminates = listener.protocol == "HTTPS" || (listener.protocol == "TLS" && !passthrough(listener));
     if !terminates {
         return BTreeSet::new();
@@ -230,7 +231,7 @@ fn certificate_names(listener: &GatewayListeners) -> BTreeSet<String> {
         .tls
         .iter()
         .flat_map(|t| t.certificate_refs.iter().flatten())
-        .map(|r| r.name.clone())
+        .map(|r| ObjectKey::new(r.namespace.as_deref().unwrap_or(namespace), &r.name))
         .collect()
 }
 
@@ -275,7 +276,12 @@ fn sockets_hold_only_distinct_or_identical_listeners(gateways: &[Arc<Gateway>]) 
                 if a_key.gateway == b_key.gateway {
                     prop_assert!(!same_host, "indistinct listeners of one Gateway: {}", pair);
                 } else if same_host {
-                    prop_assert_eq!(certificate_names(a), certificate_names(b), "{}", pair);
+                    prop_assert_eq!(
+                        certificate_keys(&a_key.gateway.namespace, a),
+                        certificate_keys(&b_key.gateway.namespace, b),
+                        "{}",
+                        pair
+                    );
                     let a_verdict = verdict(&plan, a_key);
                     prop_assert!(a_verdict.shared_with.contains(b_key), "{} not recorded as shared", pair);
                     prop_assert!(
