@@ -22,6 +22,8 @@ mod priority;
 pub mod routes;
 mod stream;
 pub mod tags;
+#[cfg(test)]
+mod testing;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -126,8 +128,8 @@ pub fn translate(input: &TranslateInput<'_>) -> Translation {
                     accepted = problem.clone();
                 }
                 if accepted.ok {
-                    for attachment in &parent.attachments {
-                        *attached_routes.entry(attachment.listener.clone()).or_default() += 1;
+                    for listener in &parent.listeners {
+                        *attached_routes.entry(listener.clone()).or_default() += 1;
                     }
                 }
                 ParentVerdict {
