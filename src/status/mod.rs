@@ -4,6 +4,7 @@
 mod class;
 pub mod conditions;
 mod gateway;
+mod observe;
 mod route;
 
 pub use class::{ClassVerdict, gateway_class_conditions};
@@ -11,4 +12,5 @@ pub use conditions::{
     ConditionChange, DesiredCondition, StatusEvent, changed_conditions, gateway_status_events, merge_conditions,
 };
 pub use gateway::{DataPlaneState, DeploymentState, ServiceAddress, gateway_status};
+pub use observe::{deployment_state, service_addresses};
 pub use route::{RouteParentStatus, RouteStatus, route_parents, route_status};
