@@ -18,6 +18,8 @@ mod grpc;
 mod hostnames;
 mod http;
 pub mod kong;
+#[cfg(test)]
+mod orchestrator_tests;
 mod priority;
 pub mod routes;
 mod stream;
