@@ -14,6 +14,8 @@ mod backends;
 mod certificates;
 mod expression;
 mod filters;
+#[cfg(test)]
+mod golden_tests;
 mod grpc;
 mod hostnames;
 mod http;

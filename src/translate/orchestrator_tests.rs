@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use serde_json::json;
 
-use super::testing::Snapshot;
+use super::testing::{self, Snapshot};
 use super::*;
 use crate::objects::Objects;
 
@@ -154,22 +154,6 @@ spec:
     assert!(translation.routes.is_empty());
 }
 
-/// The objects of a class in reverse order (what a cache could hand over just as well).
-fn reversed(objects: &Objects) -> Objects {
-    let mut objects = objects.clone();
-    objects.gateways.reverse();
-    objects.grants.reverse();
-    objects.routes.http.reverse();
-    objects.routes.grpc.reverse();
-    objects.routes.tls.reverse();
-    objects.routes.tcp.reverse();
-    objects.routes.udp.reverse();
-    for slices in objects.endpoint_slices.values_mut() {
-        slices.reverse();
-    }
-    objects
-}
-
 /// A route of a random kind with random parentRefs, hostnames and backendRefs.
 fn arbitrary_route() -> impl Strategy<Value = serde_json::Value> {
     let parent_ref = (
@@ -245,7 +229,7 @@ proptest! {
             objects.add_yaml("route", &text).expect("route reads");
         }
         let forward = Snapshot::from_objects(objects.clone()).translate();
-        let backward = Snapshot::from_objects(reversed(&objects)).translate();
+        let backward = Snapshot::from_objects(testing::reversed(&objects)).translate();
         prop_assert_eq!(&forward, &backward);
         let text = serde_yaml_ng::to_string(&forward.config).expect("config serialises");
         prop_assert_eq!(text, serde_yaml_ng::to_string(&backward.config).expect("config serialises"));

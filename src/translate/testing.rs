@@ -108,3 +108,19 @@ impl Snapshot {
         translate(&self.input())
     }
 }
+
+/// The objects of a class in reverse order (what a cache could hand over just as well).
+pub fn reversed(objects: &Objects) -> Objects {
+    let mut objects = objects.clone();
+    objects.gateways.reverse();
+    objects.grants.reverse();
+    objects.routes.http.reverse();
+    objects.routes.grpc.reverse();
+    objects.routes.tls.reverse();
+    objects.routes.tcp.reverse();
+    objects.routes.udp.reverse();
+    for slices in objects.endpoint_slices.values_mut() {
+        slices.reverse();
+    }
+    objects
+}
