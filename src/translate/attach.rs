@@ -40,9 +40,21 @@ enum AllowedNamespaces<'a> {
     Selector(Option<&'a Selector>),
 }
 
+/// A listener of the class, by its position in the [`Context`]: cheaper to collect and count
+/// per route than its [`ListenerKey`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ListenerId(usize);
+
+impl ListenerId {
+    /// Its position in [`Context::listener_keys`].
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
 /// What attachment needs to know about one listener, read once per translation.
 struct Listener<'a> {
-    key: ListenerKey,
+    id: ListenerId,
     name: &'a str,
     port: i32,
     protocol: Option<ListenerProtocol>,
@@ -64,23 +76,35 @@ pub struct Context<'a> {
     pub input: &'a TranslateInput<'a>,
     /// Gateways of the class by namespace, then name (looked up without allocating).
     gateways: HashMap<&'a str, HashMap<&'a str, GatewayFacts<'a>>>,
+    /// Every listener of the class, indexed by [`ListenerId`].
+    keys: Vec<ListenerKey>,
 }
 
 impl<'a> Context<'a> {
     pub fn new(input: &'a TranslateInput<'a>) -> Self {
         let mut gateways: HashMap<&'a str, HashMap<&'a str, GatewayFacts<'a>>> = HashMap::new();
+        let mut keys = Vec::new();
         for gateway in input.gateways {
             let key = ObjectKey::of(gateway.as_ref());
             let plan = input.plan.gateway(&key);
             let facts = GatewayFacts {
-                listeners: listeners_of(gateway, &key, plan),
+                listeners: listeners_of(gateway, &key, plan, &mut keys),
                 key,
             };
             let namespace = gateway.metadata.namespace.as_deref().unwrap_or_default();
             let name = gateway.metadata.name.as_deref().unwrap_or_default();
             gateways.entry(namespace).or_default().insert(name, facts);
         }
-        Self { input, gateways }
+        Self { input, gateways, keys }
+    }
+
+    pub fn listener_key(&self, id: ListenerId) -> &ListenerKey {
+        &self.keys[id.0]
+    }
+
+    /// Every listener of the class; a [`ListenerId`] is a position in it.
+    pub fn listener_keys(&self) -> &[ListenerKey] {
+        &self.keys
     }
 
     fn gateway(&self, namespace: &str, name: &str) -> Option<&GatewayFacts<'a>> {
@@ -90,7 +114,12 @@ impl<'a> Context<'a> {
 
 /// The listeners of one Gateway with the planner's verdicts; a listener the plan does not know
 /// (it cannot happen for a plan of the same snapshot) admits nothing.
-fn listeners_of<'a>(gateway: &'a Gateway, key: &ObjectKey, plan: Option<&'a GatewayPlan>) -> Vec<Listener<'a>> {
+fn listeners_of<'a>(
+    gateway: &'a Gateway,
+    key: &ObjectKey,
+    plan: Option<&'a GatewayPlan>,
+    keys: &mut Vec<ListenerKey>,
+) -> Vec<Listener<'a>> {
     gateway
         .spec
         .listeners
@@ -102,11 +131,12 @@ fn listeners_of<'a>(gateway: &'a Gateway, key: &ObjectKey, plan: Option<&'a Gate
                 .filter(|v| v.name == listener.name);
             let tls_mode = listener.tls.as_ref().and_then(|t| t.mode.as_ref());
             let protocol = ListenerProtocol::parse(&listener.protocol, tls_mode);
+            keys.push(ListenerKey {
+                gateway: key.clone(),
+                listener: listener.name.clone(),
+            });
             Listener {
-                key: ListenerKey {
-                    gateway: key.clone(),
-                    listener: listener.name.clone(),
-                },
+                id: ListenerId(keys.len() - 1),
                 name: &listener.name,
                 port: listener.port,
                 protocol,
@@ -159,8 +189,8 @@ pub struct ParentAttachment {
     /// `Accepted` for this parent (before rule problems are considered).
     pub accepted: Verdict,
     /// Every listener the route attached to through this parentRef, programmed or not: what
-    /// the listeners' `attachedRoutes` count.
-    pub listeners: Vec<ListenerKey>,
+    /// the listeners' `attachedRoutes` count ([`Context::listener_key`] names them).
+    pub listeners: Vec<ListenerId>,
     /// The attached listeners Kong serves (programmed by the planner): where the route's Kong
     /// routes are bound. Empty when not accepted.
     pub attachments: Vec<Attachment>,
@@ -220,13 +250,13 @@ fn attach_to_gateway(
             refusals.push((listener.name, Refusal::Hostname));
             continue;
         };
-        listeners.push(listener.key.clone());
+        listeners.push(listener.id);
         // A programmed listener has a valid port and protocol: the planner checked both.
         if listener.programmed
             && let (Some(protocol), Ok(port)) = (listener.protocol, u16::try_from(listener.port))
         {
             attachments.push(Attachment {
-                listener: listener.key.clone(),
+                listener: context.listener_key(listener.id).clone(),
                 port,
                 protocol,
                 hostnames,

@@ -34,12 +34,13 @@
 //!   dropped) in proportion instead of retried on a good backend. Streams have no 500.
 
 use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use sha2::{Digest, Sha256};
 
 use super::TranslateInput;
 use super::kong;
@@ -47,8 +48,8 @@ use super::routes::{BackendRef, RouteView};
 use super::tags;
 use crate::api::conditions::reasons;
 use crate::api::{GATEWAY_API_GROUP, ObjectKey};
-use crate::plan::Verdict;
 use crate::plan::grants::{CrossNamespaceRef, reference_permitted};
+use crate::plan::{RouteKind, Verdict};
 
 /// Where stream connections of an unservable share go: IPv6 loopback, port 1. Kong binds its
 /// listeners on `0.0.0.0` only and nothing in the pod serves `[::1]:1`, so the connection is
@@ -57,8 +58,6 @@ pub const REJECTED_TARGET: &str = "[::1]:1";
 
 /// Largest target weight Kong accepts.
 const MAX_TARGET_WEIGHT: u32 = 65535;
-/// Hex characters of the digest that distinguishes backend sets with the same first backend.
-const NAME_HASH_LEN: usize = 12;
 
 /// The protocol Kong speaks to the backend, as the route kind asks for it; a Service port's
 /// `appProtocol` may refine it within the same family (HTTP/1 ↔ h2c ↔ TLS).
@@ -185,27 +184,99 @@ impl BackendSet {
             name.push_str(self.protocol);
         }
         if self.served.len() != 1 || self.invalid > 0 || self.unready > 0 {
-            let mut digest = Sha256::new();
-            digest.update(self.protocol);
+            // Explicit bytes, not `Hash` impls, whose output Rust does not promise to keep.
+            let mut digest = Fx::default();
+            digest.write(self.protocol.as_bytes());
             for (service, port, weight) in &self.served {
-                digest.update(format!("|{service}:{port}={weight}"));
+                digest.write(service.namespace.as_bytes());
+                digest.write_u8(b'/');
+                digest.write(service.name.as_bytes());
+                digest.write_u64(u64::from(port.unsigned_abs()));
+                digest.write_u64(*weight);
             }
-            digest.update(format!("|invalid={}|unready={}", self.invalid, self.unready));
-            let hash = hex::encode(digest.finalize());
-            name.push('.');
-            name.push_str(hash.get(..NAME_HASH_LEN).unwrap_or(&hash));
+            digest.write_u64(self.invalid);
+            digest.write_u64(self.unready);
+            name.push_str(&format!(".{:016x}", digest.finish()));
         }
         name
     }
 }
 
+/// A small multiply-rotate hash (the FxHash scheme) for the maps of this module: their keys
+/// are the cluster's own objects, so SipHash's flood resistance buys nothing and its cost
+/// shows when every rule is looked up. Bytes are fed as little-endian words, so the value
+/// is the same on every platform and release, which [`BackendSet::name`] relies on.
+#[derive(Clone, Copy, Default)]
+struct Fx(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0_u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// What the resolution of a rule depends on besides the cluster objects: the route's
+/// namespace and kind (defaults and ReferenceGrants), the protocol and the refs as written.
+struct Memo {
+    namespace: String,
+    kind: RouteKind,
+    protocol: ServiceProtocol,
+    refs: Vec<BackendRef>,
+}
+
 /// Collects the services and upstreams the routes need, one per distinct backend set.
 pub struct Backends<'a> {
     input: &'a TranslateInput<'a>,
+    /// Rules resolved so far, by a hash of all the outcome depends on. Most rules repeat a
+    /// backend set already seen, and a hit allocates nothing but the answer.
+    memo: FxMap<u64, Vec<(Memo, ResolvedBackends)>>,
+    /// Tags per Service, made once.
+    service_tags: FxMap<ObjectKey, Vec<String>>,
     /// Ready targets per Service port, computed once per translation.
-    targets: HashMap<(ObjectKey, i32), Targets>,
+    targets: FxMap<(ObjectKey, i32), Targets>,
     /// Backend sets already turned into a service, by the service name.
-    registered: HashMap<BackendSet, String>,
+    registered: FxMap<BackendSet, String>,
     services: BTreeMap<String, kong::Service>,
     upstreams: BTreeMap<String, kong::Upstream>,
 }
@@ -214,8 +285,10 @@ impl<'a> Backends<'a> {
     pub fn new(input: &'a TranslateInput<'a>) -> Self {
         Self {
             input,
-            targets: HashMap::new(),
-            registered: HashMap::new(),
+            memo: FxMap::default(),
+            service_tags: FxMap::default(),
+            targets: FxMap::default(),
+            registered: FxMap::default(),
             services: BTreeMap::new(),
             upstreams: BTreeMap::new(),
         }
@@ -223,6 +296,38 @@ impl<'a> Backends<'a> {
 
     /// Resolves a rule's backendRefs; registers the Kong service (+ upstream) they need.
     pub fn resolve(&mut self, route: &RouteView, refs: &[BackendRef], protocol: ServiceProtocol) -> ResolvedBackends {
+        let namespace = route.namespace();
+        let kind = route.route.kind;
+        let mut hasher = Fx::default();
+        (namespace, kind, protocol, refs).hash(&mut hasher);
+        let hash = hasher.finish();
+        let remembered = self.memo.get(&hash).and_then(|entries| {
+            entries
+                .iter()
+                .find(|(m, _)| m.namespace == namespace && m.kind == kind && m.protocol == protocol && m.refs == refs)
+        });
+        if let Some((_, resolved)) = remembered {
+            return resolved.clone();
+        }
+        let resolved = self.resolve_uncached(route, refs, protocol);
+        self.memo.entry(hash).or_default().push((
+            Memo {
+                namespace: namespace.to_string(),
+                kind,
+                protocol,
+                refs: refs.to_vec(),
+            },
+            resolved.clone(),
+        ));
+        resolved
+    }
+
+    fn resolve_uncached(
+        &mut self,
+        route: &RouteView,
+        refs: &[BackendRef],
+        protocol: ServiceProtocol,
+    ) -> ResolvedBackends {
         let mut problems: Vec<Verdict> = Vec::new();
         let mut serving: Vec<(Serving, u64)> = Vec::new();
         let mut set = BackendSet {
@@ -396,7 +501,7 @@ impl<'a> Backends<'a> {
         }
         let name = set.name();
         let owner_tags = match set.served.first() {
-            Some((service, _, _)) => service_tags(service),
+            Some((service, _, _)) => self.tags_of(service),
             None => tags::of(&route.tag_source()),
         };
         let stream = matches!(set.protocol, "tcp" | "tls" | "udp");
@@ -408,24 +513,24 @@ impl<'a> Backends<'a> {
         }
         let rejected = [REJECTED_TARGET.to_string()];
         let failing = set.invalid.saturating_add(set.unready);
-        let mut weights = target_weights(
+        let weights = target_weights(
             shares
                 .iter()
                 .map(|(w, t, _)| (*w, *t))
                 .chain((stream && failing > 0).then_some((failing, rejected.as_slice()))),
         );
         let targets: Vec<kong::Target> = weights
-            .iter_mut()
+            .into_iter()
             .map(|(target, weight)| {
                 let owner = shares
                     .iter()
-                    .find(|(_, t, _)| t.binary_search(target).is_ok())
+                    .find(|(_, t, _)| t.binary_search(&target).is_ok())
                     .map(|s| s.2);
-                kong::Target {
-                    target: target.clone(),
-                    weight: *weight,
-                    tags: owner.map(service_tags).unwrap_or_else(|| owner_tags.clone()),
-                }
+                let tags = match owner {
+                    Some(owner) => self.tags_of(owner),
+                    None => owner_tags.clone(),
+                };
+                kong::Target { target, weight, tags }
             })
             .collect();
         let port = set
@@ -466,6 +571,15 @@ impl<'a> Backends<'a> {
         );
         self.registered.insert(set, name.clone());
         name
+    }
+
+    fn tags_of(&mut self, service: &ObjectKey) -> Vec<String> {
+        if let Some(tags) = self.service_tags.get(service) {
+            return tags.clone();
+        }
+        let tags = service_tags(service);
+        self.service_tags.insert(service.clone(), tags.clone());
+        tags
     }
 
     /// The services and upstreams collected, sorted by name.
@@ -578,14 +692,25 @@ fn ready_targets(
             if !ready || terminating {
                 continue;
             }
-            // The addresses of one endpoint are fungible; consumers may use the first.
-            let Some(address) = endpoint.addresses.first().and_then(|a| a.parse::<IpAddr>().ok()) else {
+            // The addresses of one endpoint are fungible; consumers may use the first. The API
+            // server admits canonical IPs only, so the text is kept as written once it parses.
+            let Some(text) = endpoint.addresses.first() else {
                 continue;
             };
-            targets.push(match address {
-                IpAddr::V4(ip) => format!("{ip}:{target_port}"),
-                IpAddr::V6(ip) => format!("[{ip}]:{target_port}"),
-            });
+            let Ok(address) = text.parse::<IpAddr>() else {
+                continue;
+            };
+            let mut target = String::with_capacity(text.len() + 8);
+            if address.is_ipv6() {
+                target.push('[');
+                target.push_str(text);
+                target.push(']');
+            } else {
+                target.push_str(text);
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(target, ":{target_port}");
+            targets.push(target);
         }
     }
     targets.sort();
@@ -606,6 +731,10 @@ fn gcd128(a: u128, b: u128) -> u128 {
 /// in 1..=65535, else scaled so the largest is 65535 (see the module documentation).
 fn target_weights<'t>(shares: impl Iterator<Item = (u64, &'t [String])>) -> BTreeMap<String, u32> {
     let shares: Vec<(u64, &[String])> = shares.filter(|(w, t)| *w > 0 && !t.is_empty()).collect();
+    if let [(_, targets)] = shares.as_slice() {
+        // One backend: its targets share equally (they are distinct).
+        return targets.iter().map(|t| (t.clone(), 1)).collect();
+    }
     exact_weights(&shares).unwrap_or_else(|| approximate_weights(&shares))
 }
 

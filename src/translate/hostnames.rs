@@ -6,7 +6,19 @@
 //! That is the listener rule (`Listener.hostname`) and the route rule (`HTTPRoute.hostnames`,
 //! `TLSRoute.hostnames`) alike.
 
+use std::borrow::Cow;
+
 use super::attach::Hostnames;
+
+/// Lower case, without copying what already is (the API server only admits lower-case
+/// hostnames; files read by `kongress translate` did not meet it).
+fn lower(hostname: &str) -> Cow<'_, str> {
+    if hostname.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(hostname.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(hostname)
+    }
+}
 
 /// The suffix of a wildcard (`*.example.com` → `example.com`); `None` for an exact name.
 fn wildcard_suffix(hostname: &str) -> Option<&str> {
@@ -50,28 +62,35 @@ pub fn intersect<'h>(listener: &'h str, route: &'h str) -> Option<&'h str> {
 /// A listener without hostname accepts every route hostname; a route without hostnames takes
 /// the listener's. The result is lower-case, sorted and free of duplicates.
 pub fn on_listener(listener: Option<&str>, route: &[String]) -> Option<Hostnames> {
-    let route_lower: Vec<String> = route.iter().map(|h| h.to_ascii_lowercase()).collect();
-    let mut names: Vec<String> = match listener {
-        None if route_lower.is_empty() => return Some(Hostnames::Any),
-        None => route_lower,
+    let names: Vec<String> = match listener {
+        None if route.is_empty() => return Some(Hostnames::Any),
+        None => sorted_unique(route.iter().map(|r| lower(r))),
         Some(listener) => {
-            let listener = listener.to_ascii_lowercase();
-            if route_lower.is_empty() {
-                vec![listener]
+            let listener = lower(listener);
+            if route.is_empty() {
+                vec![listener.into_owned()]
             } else {
-                route_lower
-                    .iter()
-                    .filter_map(|r| intersect(&listener, r).map(str::to_string))
-                    .collect()
+                let lowered: Vec<Cow<'_, str>> = route.iter().map(|r| lower(r)).collect();
+                sorted_unique(
+                    lowered
+                        .iter()
+                        .filter_map(|r| intersect(&listener, r))
+                        .map(Cow::Borrowed),
+                )
             }
         }
     };
-    if names.is_empty() {
-        return None;
+    (!names.is_empty()).then_some(Hostnames::Only(names))
+}
+
+/// Owned, sorted and without duplicates; names are compared before any is copied.
+fn sorted_unique<'h>(names: impl Iterator<Item = Cow<'h, str>>) -> Vec<String> {
+    let mut names: Vec<Cow<'h, str>> = names.collect();
+    if names.len() > 1 {
+        names.sort();
+        names.dedup();
     }
-    names.sort();
-    names.dedup();
-    Some(Hostnames::Only(names))
+    names.into_iter().map(Cow::into_owned).collect()
 }
 
 #[cfg(test)]

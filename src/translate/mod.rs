@@ -109,8 +109,8 @@ pub fn translate(input: &TranslateInput<'_>) -> Translation {
     let context = attach::Context::new(input);
     let mut backends = backends::Backends::new(input);
     let mut kong_routes: Vec<priority::PendingRoute> = Vec::new();
-    let mut verdicts = BTreeMap::new();
-    let mut attached_routes: BTreeMap<ListenerKey, i32> = BTreeMap::new();
+    let mut verdicts = Vec::new();
+    let mut attached = vec![0_i32; context.listener_keys().len()];
 
     for view in input.routes.views() {
         let parents = attach::attach(&context, &view);
@@ -129,10 +129,10 @@ pub fn translate(input: &TranslateInput<'_>) -> Translation {
         // Without served listeners there are no Kong routes to count, so "some rule was kept"
         // is read from PartiallyInvalid, which a translator sets only when it kept some.
         let nothing_kept = rules.partially_invalid.is_none() && (attachments.is_empty() || rules.routes.is_empty());
-        let mut counted: BTreeSet<&ListenerKey> = BTreeSet::new();
+        let mut counted: Vec<attach::ListenerId> = Vec::new();
         let mut parent_verdicts = Vec::with_capacity(parents.len());
-        for parent in &parents {
-            let mut accepted = parent.accepted.clone();
+        for parent in parents {
+            let mut accepted = parent.accepted;
             if accepted.ok
                 && nothing_kept
                 && let Some(problem) = &rules.accepted_problem
@@ -140,28 +140,40 @@ pub fn translate(input: &TranslateInput<'_>) -> Translation {
                 accepted = problem.clone();
             }
             if accepted.ok {
-                for listener in &parent.listeners {
-                    if counted.insert(listener) {
-                        *attached_routes.entry(listener.clone()).or_default() += 1;
+                for listener in parent.listeners {
+                    if !counted.contains(&listener) {
+                        counted.push(listener);
+                        if let Some(count) = attached.get_mut(listener.index()) {
+                            *count = count.saturating_add(1);
+                        }
                     }
                 }
             }
             parent_verdicts.push(ParentVerdict {
-                parent_ref: parent.parent_ref.clone(),
+                parent_ref: parent.parent_ref,
                 partially_invalid: rules.partially_invalid.clone().filter(|_| accepted.ok),
                 accepted,
                 resolved_refs: rules.resolved_refs.clone(),
             });
         }
         kong_routes.extend(rules.routes);
-        verdicts.insert(
+        verdicts.push((
             view.route.clone(),
             RouteVerdict {
                 generation: view.generation,
                 parents: parent_verdicts,
             },
-        );
+        ));
     }
+    // Views come sorted, so collecting builds the map in one pass.
+    let verdicts: BTreeMap<RouteRef, RouteVerdict> = verdicts.into_iter().collect();
+    let attached_routes: BTreeMap<ListenerKey, i32> = context
+        .listener_keys()
+        .iter()
+        .zip(attached)
+        .filter(|(_, count)| *count > 0)
+        .map(|(key, count)| (key.clone(), count))
+        .collect();
 
     priority::assign(&mut kong_routes);
     let config = assemble(kong_routes, backends, certificates::translate(input));

@@ -58,7 +58,11 @@ fn attach_first_route(route: &str) -> Vec<Outcome> {
         .into_iter()
         .map(|p| Outcome {
             reason: p.accepted.reason,
-            listeners: p.listeners.into_iter().map(|l| l.listener).collect(),
+            listeners: p
+                .listeners
+                .into_iter()
+                .map(|l| context.listener_key(l).listener.clone())
+                .collect(),
             served: p
                 .attachments
                 .into_iter()
