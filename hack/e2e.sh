@@ -43,7 +43,9 @@ current-context: kongress
 CONFIG
 
 cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
+# The push tests run a Kong admin stand-in on each Kong pod's loopback IP (the kwok stage
+# in e2e/kwok-stages/ gives Kong pods 127.244.x.y addresses).
 # One kongress per test, and they must not overlap: tests run one at a time.
 KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
   KONGRESS_BIN=$ROOT/target/debug/kongress \
-  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e --test provisioning -- --test-threads=1
+  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e --test provisioning --test push -- --test-threads=1

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod controller;
 pub mod decide;
+pub mod kong;
 pub mod objects;
 pub mod pki;
 pub mod plan;

@@ -86,6 +86,15 @@ struct RunArgs {
     #[arg(long, env = "POD_NAME")]
     instance: Option<String>,
 
+    /// Seconds a Kong pod may take to answer `POST /config` (Kong answers once it has
+    /// loaded the config); `GET /status` gets at most 5 seconds.
+    #[arg(long, env = "KONGRESS_KONG_TIMEOUT_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    kong_timeout_seconds: u64,
+
+    /// How many `POST /config` requests may be in flight at once, over all Kong pods.
+    #[arg(long, env = "KONGRESS_PUSH_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    push_concurrency: u16,
+
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "KONGRESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -224,6 +233,10 @@ fn run(args: RunArgs) -> ExitCode {
         namespace: args.namespace,
         concurrency: args.concurrency,
         instance: args.instance,
+        push: controller::PushOptions::with_timeout(
+            std::time::Duration::from_secs(args.kong_timeout_seconds),
+            usize::from(args.push_concurrency),
+        ),
     };
     runtime.block_on(async {
         let client = match kube::Client::try_default().await {

@@ -1,19 +1,22 @@
-//! Properties of planning and rendering over arbitrary Gateways the API server could
-//! admit: no panic, a consistent listen plan, and older Gateways never disturbed by
-//! newer ones.
+//! Properties of planning and rendering over arbitrary Gateways: no panic, a consistent
+//! listen plan, listeners on one Kong socket always distinct or identical, verdicts that
+//! do not depend on the input order, rejected Gateways that never reach Kong, and older
+//! Gateways never disturbed by newer ones. Creation times tie often, so the namespace/name
+//! tie-break is exercised too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use gateway_api::gateways::{
-    Gateway, GatewayListeners, GatewayListenersAllowedRoutes, GatewayListenersAllowedRoutesKinds, GatewayListenersTls,
+    Gateway, GatewayAddresses, GatewayInfrastructure, GatewayInfrastructureParametersRef, GatewayListeners,
+    GatewayListenersAllowedRoutes, GatewayListenersAllowedRoutesKinds, GatewayListenersTls,
     GatewayListenersTlsCertificateRefs, GatewayListenersTlsMode, GatewaySpec,
 };
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use k8s_openapi::jiff::Timestamp;
 use kongress::api::{KongProxySpec, ObjectKey, PortMode};
-use kongress::plan::{ClassPlan, ListenerKey, ListenerVerdict, PlanInput, PlanSettings, plan_class};
+use kongress::plan::{ClassPlan, ListenerKey, ListenerVerdict, PlanInput, PlanSettings, plan_class, precedence_order};
 use kongress::render::{RenderInput, data_plane_names, render};
 use proptest::prelude::*;
 
@@ -107,24 +110,76 @@ fn gateways() -> impl Strategy<Value = Vec<Arc<Gateway>>> {
     gateways_of(listener())
 }
 
+/// What a generated Gateway may carry besides listeners.
+#[derive(Clone, Debug)]
+struct Extras {
+    /// Minutes after an epoch; few values, so that creation times tie and the
+    /// namespace/name tie-break decides.
+    created: i64,
+    namespace: &'static str,
+    /// An `infrastructure.parametersRef`, which kongress refuses (InvalidParameters).
+    parameters_ref: bool,
+    address: Option<(&'static str, &'static str)>,
+}
+
+fn extras() -> impl Strategy<Value = Extras> {
+    (
+        0..3i64,
+        prop::sample::select(vec!["default", "team-b"]),
+        prop::bool::weighted(0.1),
+        prop::option::weighted(
+            0.2,
+            prop::sample::select(vec![
+                ("IPAddress", "192.0.2.10"),
+                ("IPAddress", "2001:DB8::1"),
+                ("IPAddress", "127.0.0.1"),
+                ("IPAddress", "not-an-ip"),
+                ("Hostname", "gw.example.com"),
+            ]),
+        ),
+    )
+        .prop_map(|(created, namespace, parameters_ref, address)| Extras {
+            created,
+            namespace,
+            parameters_ref,
+            address,
+        })
+}
+
 fn gateways_of(listener: impl Strategy<Value = GatewayListeners>) -> impl Strategy<Value = Vec<Arc<Gateway>>> {
-    prop::collection::vec(prop::collection::vec(listener, 0..5), 1..5).prop_map(|all| {
+    prop::collection::vec((prop::collection::vec(listener, 0..5), extras()), 1..5).prop_map(|all| {
         all.into_iter()
             .enumerate()
-            .map(|(i, mut listeners)| {
+            .map(|(i, (mut listeners, extras))| {
                 // Listener names are unique inside a Gateway (the API server enforces it).
                 let mut seen = BTreeSet::new();
                 listeners.retain(|l| seen.insert(l.name.clone()));
                 Arc::new(Gateway {
                     metadata: ObjectMeta {
                         name: Some(format!("gw-{i}")),
-                        namespace: Some("default".into()),
-                        creation_timestamp: Some(Time(Timestamp::from_second(1_700_000_000 + i as i64).expect("time"))),
+                        namespace: Some(extras.namespace.into()),
+                        creation_timestamp: Some(Time(
+                            Timestamp::from_second(1_700_000_000 + extras.created * 60).expect("time"),
+                        )),
                         ..Default::default()
                     },
                     spec: GatewaySpec {
                         gateway_class_name: "kongress".into(),
                         listeners,
+                        infrastructure: extras.parameters_ref.then(|| GatewayInfrastructure {
+                            parameters_ref: Some(GatewayInfrastructureParametersRef {
+                                group: "example.com".into(),
+                                kind: "Params".into(),
+                                name: "p".into(),
+                            }),
+                            ..Default::default()
+                        }),
+                        addresses: extras.address.map(|(type_, value)| {
+                            vec![GatewayAddresses {
+                                r#type: Some(type_.into()),
+                                value: Some(value.into()),
+                            }]
+                        }),
                         ..Default::default()
                     },
                     status: None,
@@ -134,19 +189,21 @@ fn gateways_of(listener: impl Strategy<Value = GatewayListeners>) -> impl Strate
     })
 }
 
-/// Two valid certificate Secrets, `good` and `other`; `missing` does not exist.
+/// Two valid certificate Secrets, `good` and `other`, in each namespace the generated
+/// Gateways use; `missing` does not exist.
 fn secrets() -> BTreeMap<ObjectKey, Arc<Secret>> {
     let (cert, key) = kongress::pki::generate_self_signed_pem("example.com").expect("certificate");
-    ["good", "other"]
+    ["default", "team-b"]
         .into_iter()
-        .map(|name| {
+        .flat_map(|namespace| ["good", "other"].map(|name| (namespace, name)))
+        .map(|(namespace, name)| {
             let secret: Secret = serde_json::from_value(serde_json::json!({
-                "metadata": {"name": name, "namespace": "default"},
+                "metadata": {"name": name, "namespace": namespace},
                 "type": "kubernetes.io/tls",
                 "stringData": {"tls.crt": cert, "tls.key": key}
             }))
             .expect("secret");
-            (ObjectKey::new("default", name), Arc::new(secret))
+            (ObjectKey::new(namespace, name), Arc::new(secret))
         })
         .collect()
 }
@@ -164,9 +221,8 @@ fn hostname(listener: &GatewayListeners) -> Option<String> {
     listener.hostname.as_ref().map(|h| h.to_ascii_lowercase())
 }
 
-/// The certificate names of a TLS-terminating listener (the generated Gateways are all in
-/// one namespace).
-fn certificate_names(listener: &GatewayListeners) -> BTreeSet<String> {
+/// The certificate Secrets a TLS-terminating listener of a Gateway in `namespace` names.
+fn certificate_keys(namespace: &str, listener: &GatewayListeners) -> BTreeSet<ObjectKey> {
     let terminates = listener.protocol == "HTTPS" || (listener.protocol == "TLS" && !passthrough(listener));
     if !terminates {
         return BTreeSet::new();
@@ -175,7 +231,7 @@ fn certificate_names(listener: &GatewayListeners) -> BTreeSet<String> {
         .tls
         .iter()
         .flat_map(|t| t.certificate_refs.iter().flatten())
-        .map(|r| r.name.clone())
+        .map(|r| ObjectKey::new(r.namespace.as_deref().unwrap_or(namespace), &r.name))
         .collect()
 }
 
@@ -220,7 +276,12 @@ fn sockets_hold_only_distinct_or_identical_listeners(gateways: &[Arc<Gateway>]) 
                 if a_key.gateway == b_key.gateway {
                     prop_assert!(!same_host, "indistinct listeners of one Gateway: {}", pair);
                 } else if same_host {
-                    prop_assert_eq!(certificate_names(a), certificate_names(b), "{}", pair);
+                    prop_assert_eq!(
+                        certificate_keys(&a_key.gateway.namespace, a),
+                        certificate_keys(&b_key.gateway.namespace, b),
+                        "{}",
+                        pair
+                    );
                     let a_verdict = verdict(&plan, a_key);
                     prop_assert!(a_verdict.shared_with.contains(b_key), "{} not recorded as shared", pair);
                     prop_assert!(
@@ -301,26 +362,105 @@ proptest! {
 
     #[test]
     fn a_newer_gateway_never_changes_the_verdicts_of_older_ones(gateways in gateways()) {
+        newer_gateway_leaves_older_verdicts(&gateways)?;
+    }
+
+    #[test]
+    fn a_newer_gateway_never_changes_the_verdicts_of_older_tls_listeners(gateways in gateways_of(tls_listener())) {
+        newer_gateway_leaves_older_verdicts(&gateways)?;
+    }
+
+    #[test]
+    fn verdicts_do_not_depend_on_the_input_order_of_gateways(
+        (gateways, shuffled) in gateways().prop_flat_map(|g| (Just(g.clone()), Just(g).prop_shuffle())),
+        shifted in prop::bool::ANY,
+    ) {
         let secrets = secrets();
-        let older = &gateways[..gateways.len() - 1];
-        let before = plan(older, &secrets, PortMode::ListenerPort);
-        let after = plan(&gateways, &secrets, PortMode::ListenerPort);
-        for gateway in &before.gateways {
-            let later = after.gateway(&gateway.key);
-            prop_assert!(later.is_some());
-            let Some(later) = later else { continue };
-            prop_assert_eq!(gateway.listeners.len(), later.listeners.len());
-            for (then, now) in gateway.listeners.iter().zip(&later.listeners) {
-                // The newer Gateway may join a listener (shared_with grows); nothing else moves.
-                prop_assert!(then.shared_with.iter().all(|k| now.shared_with.contains(k)), "{:?} -> {:?}", then, now);
-                let mut now = now.clone();
-                now.shared_with.clone_from(&then.shared_with);
-                prop_assert_eq!(then, &now);
+        let mode = if shifted { PortMode::Shifted } else { PortMode::ListenerPort };
+        prop_assert_eq!(plan(&gateways, &secrets, mode), plan(&shuffled, &secrets, mode));
+    }
+
+    #[test]
+    fn a_gateway_that_is_not_accepted_reaches_neither_kong_nor_the_service(gateways in gateways()) {
+        let secrets = secrets();
+        let plan = plan(&gateways, &secrets, PortMode::ListenerPort);
+        let listed: BTreeSet<&ObjectKey> = plan.listen.entries.iter().flat_map(|e| e.listeners.iter().map(|k| &k.gateway)).collect();
+        for gateway in plan.gateways.iter().filter(|g| g.rejection().is_some()) {
+            prop_assert!(!listed.contains(&gateway.key), "{} is rejected but in the listen plan", gateway.key);
+            prop_assert!(gateway.listeners.iter().all(|l| !l.programmed && l.shared_with.is_empty()));
+            for request in &gateway.addresses.requested {
+                // Another accepted Gateway may ask for the same address; none here does.
+                let asked_elsewhere = plan.gateways.iter().any(|g| {
+                    g.rejection().is_none() && g.addresses.requested.iter().any(|r| r.ip == request.ip)
+                });
+                prop_assert!(asked_elsewhere || !plan.requested_addresses.contains(&request.ip.to_string()));
             }
-            prop_assert_eq!(&gateway.addresses, &later.addresses);
-            prop_assert_eq!(&gateway.invalid_parameters, &later.invalid_parameters);
+        }
+        // And it takes no port from anyone: planning without it changes no other verdict.
+        let accepted_only: Vec<Arc<Gateway>> = gateways
+            .iter()
+            .filter(|g| plan.gateway(&ObjectKey::of(g.as_ref())).is_some_and(|p| p.rejection().is_none()))
+            .cloned()
+            .collect();
+        let without = self::plan(&accepted_only, &secrets, PortMode::ListenerPort);
+        for gateway in &without.gateways {
+            prop_assert_eq!(Some(gateway), plan.gateway(&gateway.key));
+        }
+        prop_assert_eq!(&without.listen, &plan.listen);
+    }
+
+    #[test]
+    fn supported_kinds_never_repeat_a_kind(gateways in gateways()) {
+        let secrets = secrets();
+        let plan = plan(&gateways, &secrets, PortMode::ListenerPort);
+        for listener in plan.gateways.iter().flat_map(|g| &g.listeners) {
+            let unique: BTreeSet<_> = listener.supported_kinds.iter().collect();
+            prop_assert_eq!(unique.len(), listener.supported_kinds.len(), "{:?}", listener);
         }
     }
+}
+
+/// A Gateway added last in precedence order changes no verdict of the older ones, except
+/// that it may join their listeners or overlap their hostnames.
+fn newer_gateway_leaves_older_verdicts(gateways: &[Arc<Gateway>]) -> Result<(), TestCaseError> {
+    let secrets = secrets();
+    let ordered = precedence_order(gateways);
+    let older = &ordered[..ordered.len() - 1];
+    let before = plan(older, &secrets, PortMode::ListenerPort);
+    let after = plan(gateways, &secrets, PortMode::ListenerPort);
+    for gateway in &before.gateways {
+        let later = after.gateway(&gateway.key);
+        prop_assert!(later.is_some());
+        let Some(later) = later else { continue };
+        prop_assert_eq!(gateway.listeners.len(), later.listeners.len());
+        for (then, now) in gateway.listeners.iter().zip(&later.listeners) {
+            // The newer Gateway may join a listener (shared_with grows) or serve a hostname
+            // overlapping it (overlapping_tls grows); nothing else moves.
+            prop_assert!(
+                then.shared_with.iter().all(|k| now.shared_with.contains(k)),
+                "{:?} -> {:?}",
+                then,
+                now
+            );
+            prop_assert!(
+                then.overlapping_tls.iter().all(|k| now.overlapping_tls.contains(k)),
+                "{:?} -> {:?}",
+                then,
+                now
+            );
+            let mut now = now.clone();
+            now.shared_with.clone_from(&then.shared_with);
+            now.overlapping_tls.clone_from(&then.overlapping_tls);
+            prop_assert_eq!(then, &now);
+        }
+        prop_assert_eq!(&gateway.addresses, &later.addresses);
+        prop_assert_eq!(&gateway.invalid_parameters, &later.invalid_parameters);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(300))]
 
     #[test]
     fn listeners_on_one_kong_socket_are_always_distinct_or_identical_across_gateways(gateways in gateways()) {

@@ -1,8 +1,13 @@
 //! Harness of the e2e tests: a kube client for the local cluster that `e2e/cluster`
 //! started, a kongress process per test, and polling helpers.
 //!
+//! [`standin`] is the Kong admin stand-in and [`fleet`] runs one per Kong pod.
+//!
 //! The tests never skip: without `KUBECONFIG` pointing at a cluster they fail and
 //! say how to start one.
+
+pub mod fleet;
+pub mod standin;
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -111,12 +116,18 @@ pub struct Operator {
 impl Operator {
     /// Starts kongress with its log in `target/e2e-logs/<name>.log`.
     pub async fn start(name: &str) -> Result<Self> {
+        Self::start_with(name, &[]).await
+    }
+
+    /// [`Operator::start`] with extra command-line arguments.
+    pub async fn start_with(name: &str, extra: &[&str]) -> Result<Self> {
         let logs = workspace_dir().join("target/e2e-logs");
         std::fs::create_dir_all(&logs)?;
         let log = logs.join(format!("{name}.log"));
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
         let child = Command::new(kongress_binary()?)
             .args(["run", "--namespace", OPERATOR_NAMESPACE])
+            .args(extra)
             .env("KUBECONFIG", operator_kubeconfig()?)
             .env("RUST_LOG", "info,kongress=debug")
             .env("NO_COLOR", "1")

@@ -407,7 +407,7 @@ async fn a_class_whose_kong_proxy_vanishes_keeps_serving_and_says_why() -> Resul
             }
         })
         .await?;
-        s.wait_for_gateway_condition("gw", "Accepted", "False", Some("InvalidParameters"))
+        s.wait_for_gateway_condition("gw", "Accepted", "Unknown", Some("Pending"))
             .await?;
         // The data plane that was serving stays exactly as it was.
         let kept = deployments.get(&s.names().deployment).await?;

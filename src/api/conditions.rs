@@ -40,6 +40,7 @@ pub mod reasons {
 
     // Listener.
     pub const PORT_UNAVAILABLE: &str = "PortUnavailable";
+    pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
     pub const UNSUPPORTED_PROTOCOL: &str = "UnsupportedProtocol";
     pub const HOSTNAME_CONFLICT: &str = "HostnameConflict";
     pub const PROTOCOL_CONFLICT: &str = "ProtocolConflict";

@@ -2,6 +2,7 @@ mod admin_tls;
 mod apply;
 mod error;
 mod execute;
+mod push;
 mod reconcile;
 mod stores;
 mod triggers;
@@ -16,7 +17,7 @@ use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use futures::{Stream, StreamExt};
 use gateway_api::gatewayclasses::GatewayClass;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Namespace, Secret, Service};
+use k8s_openapi::api::core::v1::{Namespace, Pod, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::core::PartialObjectMeta;
@@ -31,11 +32,13 @@ use tracing::{info, warn};
 pub use admin_tls::CA_SECRET_NAME;
 pub use apply::WRITE_LOG_TARGET;
 pub use error::ReconcileError;
+pub use push::{PushHub, PushOptions};
 use stores::{RouteStores, Stores};
 
-use crate::api::labels::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+use crate::api::labels::{COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::api::{Gateway, KongProxy, ReferenceGrant};
 use crate::decide::Outcome;
+use crate::kong::PushState;
 use crate::pki::CertificateAuthority;
 use crate::translate::routes::{GrpcRoute, HttpRoute, TcpRoute, TlsRoute, UdpRoute};
 use crate::translate::{KongConfig, RouteView};
@@ -49,6 +52,8 @@ pub struct Settings {
     pub concurrency: u16,
     /// Identity in Events (usually the pod name).
     pub instance: Option<String>,
+    /// Timeouts and concurrency of the config push to Kong pods.
+    pub push: PushOptions,
 }
 
 /// The Kong config decided for one class, held for the push to its Kong pods.
@@ -66,7 +71,9 @@ pub struct Context {
     pub stores: Stores,
     pub recorder: Recorder,
     /// Signs the admin API certificates; loaded (or created) once at start.
-    pub ca: CertificateAuthority,
+    pub ca: Arc<CertificateAuthority>,
+    /// Pushes each class's decided config to its Kong pods.
+    pub push: PushHub,
     /// The latest Kong config of every class.
     configs: Mutex<HashMap<String, ClassConfig>>,
     /// Consecutive failed reconciles per class, for exponential backoff.
@@ -75,16 +82,25 @@ pub struct Context {
 
 impl Context {
     /// Keeps the class's latest config for the push loop.
+    /// Keeps the class's latest config and hands it to the push loop.
     fn hold_config(&self, class: &GatewayClass, outcome: &Outcome) {
+        let config = Arc::new(outcome.translation.config.clone());
+        self.push.desire(&class.name_any(), &outcome.names, config.clone());
         if let Ok(mut configs) = self.configs.lock() {
             configs.insert(
                 class.name_any(),
                 ClassConfig {
                     namespace: outcome.names.namespace.clone(),
-                    config: Arc::new(outcome.translation.config.clone()),
+                    config,
                 },
             );
         }
+    }
+
+    /// What the push made of the class's config so far: pods, hashes, Kong's rejections.
+    /// `None` until the class's first config was handed over.
+    pub fn push_state_of(&self, class: &str) -> Option<PushState> {
+        self.push.state_of(class)
     }
 
     /// The latest Kong config decided for a class.
@@ -189,6 +205,18 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         .await?;
 
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    // Kong pods of every class, ready or not, for the config push.
+    let (kong_pods, kong_pod_events) = cached(
+        Api::<Pod>::all(client.clone()),
+        watcher::Config::default().labels(&format!(
+            "{MANAGED_BY_LABEL}={MANAGED_BY_VALUE},{COMPONENT_LABEL}={}",
+            crate::render::KONG_COMPONENT
+        )),
+    );
+    // A change of a class's push state (a pod caught up, Kong rejected something) wakes
+    // the class's reconcile so status follows.
+    let (push_trigger, push_events) = futures::channel::mpsc::unbounded();
+    let ca = Arc::new(ca);
     let all = watcher::Config::default;
 
     let (gateways, gateway_events) = cached(Api::<Gateway>::all(client.clone()), all());
@@ -199,9 +227,11 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
     let (services, service_events) = cached(Api::<Service>::all(client.clone()), all());
     let (endpoint_slices, slice_events) = cached(Api::<EndpointSlice>::all(client.clone()), all());
     let (namespaces, namespace_events) = cached(Api::<Namespace>::all(client.clone()), all());
+    // Metadata only: SupportedVersion reads the bundle-version annotation of every
+    // Gateway API CRD, and CRD specs are large.
     let (crds, crd_events) = cached(
         Api::<PartialObjectMeta<CustomResourceDefinition>>::all(client.clone()),
-        watcher::Config::default().fields(&format!("metadata.name={}", reconcile::GATEWAY_CRD_NAME)),
+        all(),
     );
 
     let controller = Controller::new(Api::<GatewayClass>::all(client.clone()), watcher::Config::default()).with_config(
@@ -268,6 +298,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
     };
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
+        push: PushHub::new(ca.clone(), kong_pods, push_trigger, settings.push),
         client,
         settings: settings.clone(),
         stores,
@@ -285,6 +316,14 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
     let index_for_services = route_index.clone();
     let index_for_slices = route_index;
     let results_context = context.clone();
+    let pods_context = context.clone();
+    // Polling the pod watch keeps its cache current; each change wakes the pod's class.
+    tokio::spawn(kong_pod_events.for_each(move |pod| {
+        if let Ok(pod) = pod {
+            pods_context.push.pod_changed(&pod);
+        }
+        std::future::ready(())
+    }));
     controller
         .watches_stream(gateway_events, move |gateway| gateway_trigger.classes_for(&gateway))
         .watches_stream(secret_events, move |secret| {
@@ -296,12 +335,19 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         .watches_stream(proxy_events, move |proxy| {
             triggers::classes_for_proxy(&proxy, &classes_for_proxies)
         })
-        .watches_stream(crd_events, move |_crd| triggers::all_owned_classes(&classes_for_crds))
+        .watches_stream(crd_events, move |crd| {
+            if crate::status::is_gateway_api_crd(&crd.name_any()) {
+                triggers::all_owned_classes(&classes_for_crds)
+            } else {
+                Vec::new()
+            }
+        })
         // A label change can open or close a namespace to routes: every class looks again.
         .watches_stream(namespace_events, move |_namespace: Namespace| {
             triggers::all_owned_classes(&classes_for_namespaces)
         })
         .reconcile_on(route_events)
+        .reconcile_on(push_events)
         .watches_stream(service_events, move |service| {
             triggers::classes_for_service(&service, &index_for_services)
         })

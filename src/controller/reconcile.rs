@@ -24,22 +24,25 @@ use crate::decide::{
     AdminTls, ClassSnapshot, LiveDataPlane, ManagedKind, ManagedObject, decide, owns, resolve_parameters,
 };
 use crate::render::data_plane_names;
+use crate::status::InstalledCrd;
 use crate::translate::RouteSet;
-
-/// The Gateway CRD, whose bundle-version annotation says which Gateway API is installed.
-pub const GATEWAY_CRD_NAME: &str = "gateways.gateway.networking.k8s.io";
 
 /// How often a converged class is looked at again even without a watch event, so a
 /// certificate nearing expiry is renewed in time.
 const RESYNC: Duration = Duration::from_secs(3600);
 
-fn bundle_version(ctx: &Context) -> Option<String> {
-    let crd = ctx.stores.crds.get(&ObjectRef::new(GATEWAY_CRD_NAME))?;
-    crd.metadata
-        .annotations
-        .as_ref()?
-        .get(BUNDLE_VERSION_ANNOTATION)
-        .cloned()
+/// Every installed CRD with its Gateway API bundle-version annotation; the status rules
+/// pick the Gateway API groups out.
+fn installed_crds(ctx: &Context) -> Vec<InstalledCrd> {
+    ctx.stores
+        .crds
+        .state()
+        .iter()
+        .map(|crd| InstalledCrd {
+            name: crd.name_any(),
+            bundle_version: crd.annotations().get(BUNDLE_VERSION_ANNOTATION).cloned(),
+        })
+        .collect()
 }
 
 fn now() -> Time {
@@ -125,6 +128,7 @@ fn class_routes(ctx: &Context, gateways: &[Arc<Gateway>]) -> RouteSet {
 #[instrument(skip_all, fields(gateway_class = %class.name_any()))]
 pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if !owns(&class) {
+        ctx.push.forget(&class.name_any());
         return Ok(Action::await_change());
     }
     ctx.stores.wait_until_ready().await?;
@@ -182,7 +186,7 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         class: &class,
         operator_namespace: &ctx.settings.namespace,
         proxies: &proxies,
-        bundle_version: bundle_version(&ctx),
+        crds: installed_crds(&ctx),
         gateways,
         routes: &routes,
         services: &services,

@@ -28,7 +28,8 @@ use crate::api::{
 use crate::plan::{ClassPlan, ListenerKey, PlanInput, PlanSettings, SecretLookup, plan_class};
 use crate::render::{DataPlaneNames, RenderInput, data_plane_names, render};
 use crate::status::{
-    ClassVerdict, DataPlaneState, StatusEvent, gateway_class_conditions, gateway_status, gateway_status_events,
+    ClassVerdict, DataPlaneState, InstalledCrd, StatusEvent, crd_versions, gateway_class_conditions, gateway_status,
+    gateway_status_events,
 };
 use crate::translate::{RouteSet, TranslateInput, Translation, translate};
 pub use offline::{ASSUMED_BUNDLE_VERSION, choose_class, decide_offline, status_documents};
@@ -77,8 +78,9 @@ pub struct ClassSnapshot<'a> {
     pub operator_namespace: &'a str,
     /// KongProxies by `namespace/name` (only the one the class names is read).
     pub proxies: &'a (dyn Fn(&ObjectKey) -> Option<Arc<KongProxy>> + Sync),
-    /// `gateway.networking.k8s.io/bundle-version` of the installed Gateway CRD.
-    pub bundle_version: Option<String>,
+    /// Installed CRDs with their `gateway.networking.k8s.io/bundle-version` annotation
+    /// (only Gateway API groups are considered).
+    pub crds: Vec<InstalledCrd>,
     /// Gateways whose `gatewayClassName` is this class.
     pub gateways: Vec<Arc<Gateway>>,
     /// Routes that may name those Gateways.
@@ -184,7 +186,7 @@ pub fn decide(snapshot: &ClassSnapshot<'_>) -> Outcome {
 
     let verdict = ClassVerdict {
         invalid_parameters: parameters.problem.clone(),
-        bundle_version: snapshot.bundle_version.clone(),
+        versions: crd_versions(&snapshot.crds),
     };
     let class_problem = (!verdict.accepted()).then(|| {
         let why = verdict

@@ -11,9 +11,19 @@ use serde_json::{Value, json};
 use super::{AdminTls, ClassSnapshot, LiveDataPlane, Outcome, decide, owns};
 use crate::api::{CONTROLLER_NAME, GatewayClass, ObjectKey};
 use crate::objects::Objects;
+use crate::status::InstalledCrd;
 
 /// The Gateway API bundle version assumed offline: the one this build supports.
 pub const ASSUMED_BUNDLE_VERSION: &str = "v1.5.1";
+
+/// Offline there are no CRDs to read: the Gateway API CRDs are assumed to be the version
+/// this build supports.
+pub fn assumed_crds() -> Vec<InstalledCrd> {
+    vec![InstalledCrd {
+        name: "gateways.gateway.networking.k8s.io".into(),
+        bundle_version: Some(ASSUMED_BUNDLE_VERSION.into()),
+    }]
+}
 
 /// The kongress class to decide: the one named, or the only one in the input.
 pub fn choose_class(objects: &Objects, requested: Option<&str>) -> Result<Arc<GatewayClass>, String> {
@@ -58,7 +68,7 @@ pub fn decide_offline(objects: &Objects, class: &GatewayClass, operator_namespac
         class,
         operator_namespace,
         proxies: &proxies,
-        bundle_version: Some(ASSUMED_BUNDLE_VERSION.into()),
+        crds: assumed_crds(),
         gateways,
         routes: &objects.routes,
         services: &objects.services,

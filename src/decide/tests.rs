@@ -232,7 +232,10 @@ fn run_case(dir: &Path) -> Summary {
         class: &class,
         operator_namespace: "kongress-system",
         proxies: &proxies,
-        bundle_version: Some(facts.bundle_version.unwrap_or_else(|| ASSUMED_BUNDLE_VERSION.into())),
+        crds: vec![crate::status::InstalledCrd {
+            name: "gateways.gateway.networking.k8s.io".into(),
+            bundle_version: Some(facts.bundle_version.unwrap_or_else(|| ASSUMED_BUNDLE_VERSION.into())),
+        }],
         gateways,
         routes: &objects.routes,
         services: &objects.services,

@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde::Deserialize;
 
 use super::*;
+use crate::api::conditions::reasons;
 use crate::api::{GatewayListeners, ReferenceGrant};
 use crate::pki::generate_self_signed_pem;
 
@@ -41,6 +42,8 @@ struct CaseGateway {
     addresses: Vec<gateway_api::gateways::GatewayAddresses>,
     #[serde(default)]
     infrastructure: Option<gateway_api::gateways::GatewayInfrastructure>,
+    #[serde(default)]
+    tls: Option<gateway_api::gateways::GatewayTls>,
 }
 
 /// A Secret the case needs; its content is generated so fixtures stay readable.
@@ -99,6 +102,10 @@ struct ExpectListener {
     /// shared with; absent means none.
     #[serde(default)]
     shared_with: Vec<String>,
+    /// `namespace/gateway/listener` of every listener whose TLS hostname overlaps this
+    /// one's (OverlappingTLSConfig); absent means none.
+    #[serde(default)]
+    overlapping_tls: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -112,6 +119,9 @@ struct ExpectGateway {
     unusable_address: bool,
     #[serde(default)]
     requested: Vec<String>,
+    /// Fragments the AddressNotUsable message must contain.
+    #[serde(default)]
+    unusable_message_contains: Vec<String>,
     /// The `kongress.dev/ListenersIsolated` message the Gateway's status must carry
     /// (its status is then False/SharedListeners).
     #[serde(default)]
@@ -141,6 +151,7 @@ fn gateway(case: &CaseGateway, position: usize) -> Arc<Gateway> {
             listeners: case.listeners.clone(),
             addresses: (!case.addresses.is_empty()).then(|| case.addresses.clone()),
             infrastructure: case.infrastructure.clone(),
+            tls: case.tls.clone(),
             ..Default::default()
         },
         status: None,
@@ -263,6 +274,17 @@ fn run(case: &Case) -> Vec<String> {
                 shared.join(","),
                 &want.shared_with.join(","),
             );
+            let overlapping: Vec<String> = got
+                .overlapping_tls
+                .iter()
+                .map(|k| format!("{}/{}", k.gateway, k.listener))
+                .collect();
+            check(
+                &mut errors,
+                format!("{at} overlapping_tls"),
+                overlapping.join(","),
+                &want.overlapping_tls.join(","),
+            );
             if let Some(fragment) = &want.message_contains {
                 let messages = format!("{} | {}", got.accepted.message, got.resolved_refs.message);
                 if !messages.contains(fragment.as_str()) {
@@ -313,6 +335,14 @@ fn run(case: &Case) -> Vec<String> {
             requested.join(","),
             &want.requested.join(","),
         );
+        let unusable = got.addresses.unusable.as_deref().unwrap_or_default();
+        for fragment in &want.unusable_message_contains {
+            if !unusable.contains(fragment.as_str()) {
+                errors.push(format!(
+                    "{gateway_name} unusable address message {unusable:?} lacks {fragment:?}"
+                ));
+            }
+        }
         if let Some(message) = &want.shared_listeners_message {
             check(
                 &mut errors,
@@ -483,6 +513,11 @@ fn listener_reason_rules_hold() {
 #[test]
 fn defence_against_input_the_api_server_refuses_holds() {
     assert!(run_table("defence.yaml") >= 10);
+}
+
+#[test]
+fn overlapping_tls_rules_hold() {
+    assert!(run_table("overlapping-tls.yaml") >= 5);
 }
 
 #[test]

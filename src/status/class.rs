@@ -1,5 +1,7 @@
 //! GatewayClass conditions.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::conditions::{DesiredCondition, merge_conditions};
@@ -11,19 +13,105 @@ use crate::api::conditions::{reasons, types};
 pub struct ClassVerdict {
     /// `Some(message)` when the `parametersRef` is unusable.
     pub invalid_parameters: Option<String>,
-    /// The `gateway.networking.k8s.io/bundle-version` of the installed CRDs, if it could be read.
-    pub bundle_version: Option<String>,
+    /// Whether the installed Gateway API CRDs are versions this build understands.
+    pub versions: VersionVerdict,
 }
 
 impl ClassVerdict {
     /// Whether the installed Gateway API CRDs are a version this build understands.
     pub fn supported_version(&self) -> bool {
-        self.bundle_version.as_deref().is_some_and(is_supported_bundle)
+        self.versions.supported
     }
 
     pub fn accepted(&self) -> bool {
         self.invalid_parameters.is_none() && self.supported_version()
     }
+}
+
+/// A CustomResourceDefinition in the cluster: its name (`plural.group`) and its
+/// `gateway.networking.k8s.io/bundle-version` annotation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InstalledCrd {
+    pub name: String,
+    pub bundle_version: Option<String>,
+}
+
+/// The API groups of the Gateway API: the standard channel and the experimental `X`
+/// kinds. Only these count; other `*.x-k8s.io` groups (Cluster API, the inference
+/// extension) are different projects with versions of their own.
+const GATEWAY_API_GROUPS: &[&str] = &["gateway.networking.k8s.io", "gateway.networking.x-k8s.io"];
+
+/// The `SupportedVersion` verdict over every installed Gateway API CRD.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VersionVerdict {
+    pub supported: bool,
+    /// Lists the versions found (and the CRDs that are not supported) and the supported ones.
+    pub message: String,
+}
+
+/// Decides `SupportedVersion` from the installed CRDs: the spec asks for False when any
+/// Gateway API CRD lacks the bundle-version annotation or carries a version this build
+/// does not support. CRDs of other groups are ignored.
+pub fn crd_versions(crds: &[InstalledCrd]) -> VersionVerdict {
+    let supported_list = SUPPORTED_BUNDLE_MINORS.join(", ");
+    let mut by_version: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut unannotated: Vec<&str> = Vec::new();
+    for crd in crds.iter().filter(|c| is_gateway_api_crd(&c.name)) {
+        match crd.bundle_version.as_deref() {
+            Some(version) => by_version.entry(version).or_default().push(&crd.name),
+            None => unannotated.push(&crd.name),
+        }
+    }
+    if by_version.is_empty() && unannotated.is_empty() {
+        return VersionVerdict {
+            supported: false,
+            message: format!("No Gateway API CRD is installed; kongress supports {supported_list}"),
+        };
+    }
+    let unsupported: Vec<(&str, &Vec<&str>)> = by_version
+        .iter()
+        .filter(|(version, _)| !is_supported_bundle(version))
+        .map(|(version, names)| (*version, names))
+        .collect();
+    let found: Vec<String> = by_version
+        .iter()
+        .map(|(version, names)| format!("{version} ({} CRDs)", names.len()))
+        .collect();
+    if unsupported.is_empty() && unannotated.is_empty() {
+        return VersionVerdict {
+            supported: true,
+            message: format!(
+                "Gateway API {} is installed; kongress supports {supported_list}",
+                found.join(", ")
+            ),
+        };
+    }
+    let mut problems: Vec<String> = unsupported
+        .iter()
+        .map(|(version, names)| format!("{version}: {}", names.join(", ")))
+        .collect();
+    if !unannotated.is_empty() {
+        unannotated.sort_unstable();
+        problems.push(format!("no bundle-version annotation: {}", unannotated.join(", ")));
+    }
+    let found = if found.is_empty() {
+        "no annotated CRDs".to_string()
+    } else {
+        found.join(", ")
+    };
+    VersionVerdict {
+        supported: false,
+        message: format!(
+            "Installed Gateway API CRDs: {found}; not supported: {}; kongress supports {supported_list}",
+            problems.join("; ")
+        ),
+    }
+}
+
+/// Whether a CRD (by name, `plural.group`) belongs to the Gateway API.
+pub fn is_gateway_api_crd(name: &str) -> bool {
+    name.split_once('.')
+        .is_some_and(|(_, group)| GATEWAY_API_GROUPS.contains(&group))
 }
 
 fn is_supported_bundle(version: &str) -> bool {
@@ -38,28 +126,22 @@ pub fn gateway_class_conditions(
     generation: i64,
     now: &Time,
 ) -> Vec<Condition> {
-    let supported = SUPPORTED_BUNDLE_MINORS.join(", ");
-    let version = match verdict.bundle_version.as_deref() {
-        Some(v) if verdict.supported_version() => DesiredCondition::new(
+    let version = if verdict.versions.supported {
+        DesiredCondition::new(
             types::SUPPORTED_VERSION,
             true,
             reasons::SUPPORTED_VERSION,
-            format!("Gateway API {v} is supported"),
-        ),
-        Some(v) => DesiredCondition::new(
+            verdict.versions.message.clone(),
+        )
+    } else {
+        DesiredCondition::new(
             types::SUPPORTED_VERSION,
             false,
             reasons::UNSUPPORTED_VERSION,
-            format!("Gateway API {v} is installed; kongress supports {supported}"),
-        ),
-        None => DesiredCondition::new(
-            types::SUPPORTED_VERSION,
-            false,
-            reasons::UNSUPPORTED_VERSION,
-            format!("The Gateway CRD carries no bundle-version annotation; kongress supports {supported}"),
-        ),
+            verdict.versions.message.clone(),
+        )
     };
-    let accepted = if !version.status {
+    let accepted = if !version.is_true() {
         // The spec asks for Accepted=False when the CRD version is unsupported.
         DesiredCondition::new(
             types::ACCEPTED,
@@ -89,6 +171,17 @@ mod tests {
         Time(Timestamp::from_second(1_000).expect("time"))
     }
 
+    fn versions_of(crds: &[(&str, Option<&str>)]) -> VersionVerdict {
+        let crds: Vec<InstalledCrd> = crds
+            .iter()
+            .map(|(name, version)| InstalledCrd {
+                name: (*name).into(),
+                bundle_version: version.map(str::to_string),
+            })
+            .collect();
+        crd_versions(&crds)
+    }
+
     fn find<'a>(conditions: &'a [Condition], type_: &str) -> &'a Condition {
         conditions.iter().find(|c| c.type_ == type_).expect("condition present")
     }
@@ -97,7 +190,7 @@ mod tests {
     fn class_with_valid_parameters_and_supported_crds_is_accepted() {
         let verdict = ClassVerdict {
             invalid_parameters: None,
-            bundle_version: Some("v1.5.1".into()),
+            versions: versions_of(&[("gateways.gateway.networking.k8s.io", Some("v1.5.1"))]),
         };
         let conditions = gateway_class_conditions(&verdict, &[], 3, &now());
         assert_eq!(find(&conditions, "Accepted").status, "True");
@@ -109,7 +202,7 @@ mod tests {
     fn class_with_invalid_parameters_is_not_accepted_with_invalid_parameters() {
         let verdict = ClassVerdict {
             invalid_parameters: Some("KongProxy x/y does not exist".into()),
-            bundle_version: Some("v1.5.1".into()),
+            versions: versions_of(&[("gateways.gateway.networking.k8s.io", Some("v1.5.1"))]),
         };
         let conditions = gateway_class_conditions(&verdict, &[], 1, &now());
         let accepted = find(&conditions, "Accepted");
@@ -124,7 +217,7 @@ mod tests {
     fn unsupported_crd_version_makes_the_class_not_accepted() {
         let verdict = ClassVerdict {
             invalid_parameters: None,
-            bundle_version: Some("v1.2.0".into()),
+            versions: versions_of(&[("gateways.gateway.networking.k8s.io", Some("v1.2.0"))]),
         };
         let conditions = gateway_class_conditions(&verdict, &[], 1, &now());
         assert_eq!(find(&conditions, "SupportedVersion").status, "False");
@@ -137,5 +230,81 @@ mod tests {
         assert!(is_supported_bundle("v1.5.7"));
         assert!(!is_supported_bundle("v1.50.0"));
         assert!(!is_supported_bundle("v1.6.0"));
+    }
+
+    #[test]
+    fn every_installed_gateway_api_crd_counts_for_supported_version() {
+        let verdict = versions_of(&[
+            ("gateways.gateway.networking.k8s.io", Some("v1.5.1")),
+            ("httproutes.gateway.networking.k8s.io", Some("v1.5.1")),
+            ("tcproutes.gateway.networking.k8s.io", Some("v1.6.0")),
+        ]);
+        assert!(!verdict.supported);
+        assert!(
+            verdict.message.contains("v1.5.1 (2 CRDs)")
+                && verdict.message.contains("v1.6.0: tcproutes.gateway.networking.k8s.io"),
+            "{}",
+            verdict.message
+        );
+    }
+
+    #[test]
+    fn experimental_gateway_api_crds_count_too() {
+        let verdict = versions_of(&[
+            ("gateways.gateway.networking.k8s.io", Some("v1.5.1")),
+            ("xlistenersets.gateway.networking.x-k8s.io", Some("v1.4.0")),
+        ]);
+        assert!(!verdict.supported);
+        assert!(verdict.message.contains("xlistenersets"), "{}", verdict.message);
+    }
+
+    #[test]
+    fn a_gateway_api_crd_without_bundle_version_is_not_supported() {
+        let verdict = versions_of(&[
+            ("gateways.gateway.networking.k8s.io", Some("v1.5.1")),
+            ("grpcroutes.gateway.networking.k8s.io", None),
+        ]);
+        assert!(!verdict.supported);
+        assert!(
+            verdict.message.contains("no bundle-version annotation: grpcroutes"),
+            "{}",
+            verdict.message
+        );
+    }
+
+    #[test]
+    fn crds_of_other_groups_are_ignored() {
+        let verdict = versions_of(&[
+            ("gateways.gateway.networking.k8s.io", Some("v1.5.1")),
+            ("clusters.cluster.x-k8s.io", None),
+            ("inferencepools.inference.networking.x-k8s.io", Some("v1.0.0")),
+            ("kongproxies.kongress.dev", None),
+        ]);
+        assert!(verdict.supported, "{}", verdict.message);
+        assert_eq!(
+            verdict.message,
+            "Gateway API v1.5.1 (1 CRDs) is installed; kongress supports v1.5"
+        );
+    }
+
+    #[test]
+    fn no_gateway_api_crd_at_all_is_not_supported() {
+        assert!(!versions_of(&[]).supported);
+    }
+
+    #[test]
+    fn class_acceptance_follows_supported_version() {
+        let verdict = ClassVerdict {
+            invalid_parameters: None,
+            versions: versions_of(&[
+                ("gateways.gateway.networking.k8s.io", Some("v1.5.1")),
+                ("udproutes.gateway.networking.k8s.io", None),
+            ]),
+        };
+        assert!(!verdict.accepted());
+        let conditions = gateway_class_conditions(&verdict, &[], 1, &now());
+        assert_eq!(find(&conditions, "Accepted").status, "False");
+        assert_eq!(find(&conditions, "Accepted").reason, "UnsupportedVersion");
+        assert_eq!(find(&conditions, "SupportedVersion").status, "False");
     }
 }

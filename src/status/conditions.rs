@@ -3,11 +3,40 @@
 use gateway_api::gateways::GatewayStatus;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
+/// The status of a condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConditionStatus {
+    True,
+    False,
+    /// kongress cannot tell yet (the spec's `Pending` cases).
+    Unknown,
+}
+
+impl ConditionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConditionStatus::True => "True",
+            ConditionStatus::False => "False",
+            ConditionStatus::Unknown => "Unknown",
+        }
+    }
+}
+
+impl From<bool> for ConditionStatus {
+    fn from(status: bool) -> Self {
+        if status {
+            ConditionStatus::True
+        } else {
+            ConditionStatus::False
+        }
+    }
+}
+
 /// A condition kongress wants, before time and generation are stamped on it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DesiredCondition {
     pub type_: &'static str,
-    pub status: bool,
+    pub status: ConditionStatus,
     pub reason: &'static str,
     pub message: String,
 }
@@ -16,15 +45,24 @@ impl DesiredCondition {
     pub fn new(type_: &'static str, status: bool, reason: &'static str, message: impl Into<String>) -> Self {
         Self {
             type_,
-            status,
+            status: status.into(),
             reason,
             message: message.into(),
         }
     }
-}
 
-fn status_str(status: bool) -> &'static str {
-    if status { "True" } else { "False" }
+    pub fn unknown(type_: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            type_,
+            status: ConditionStatus::Unknown,
+            reason,
+            message: message.into(),
+        }
+    }
+
+    pub fn is_true(&self) -> bool {
+        self.status == ConditionStatus::True
+    }
 }
 
 /// Writes `desired` over `existing`: conditions of other types (other controllers')
@@ -38,8 +76,11 @@ pub fn merge_conditions(
 ) -> Vec<Condition> {
     let mut merged: Vec<Condition> = existing.to_vec();
     for want in desired {
-        let status = status_str(want.status).to_string();
+        let status = want.status.as_str().to_string();
         match merged.iter_mut().find(|c| c.type_ == want.type_) {
+            // The spec: a condition observed at a newer generation than ours was written from
+            // a fresher copy of the object; leave it for the reconcile that sees that copy.
+            Some(current) if current.observed_generation.is_some_and(|g| g > generation) => {}
             Some(current) => {
                 if current.status != status {
                     current.last_transition_time = now.clone();
@@ -60,6 +101,16 @@ pub fn merge_conditions(
         }
     }
     merged
+}
+
+/// Drops a condition kongress owns but no longer wants (one the spec says must be absent
+/// rather than False), unless it was written from a newer generation than ours.
+pub fn drop_condition(existing: &[Condition], type_: &str, generation: i64) -> Vec<Condition> {
+    existing
+        .iter()
+        .filter(|c| c.type_ != type_ || c.observed_generation.is_some_and(|g| g > generation))
+        .cloned()
+        .collect()
 }
 
 /// A condition that changed between two statuses, for an Event.
@@ -101,7 +152,8 @@ pub struct StatusEvent {
 fn healthy(type_: &str, status: &str) -> bool {
     use crate::api::conditions::types;
     match type_ {
-        types::CONFLICTED => status != "True",
+        // Negative polarity: True is the bad news.
+        types::CONFLICTED | types::OVERLAPPING_TLS_CONFIG => status != "True",
         // A shared listener is how the design serves the most common setup: worth a
         // Normal Event, never a Warning.
         types::LISTENERS_ISOLATED => true,
@@ -179,6 +231,43 @@ mod tests {
             &at(200),
         );
         assert_eq!(flipped[0].last_transition_time, at(200));
+    }
+
+    #[test]
+    fn a_condition_observed_at_a_newer_generation_is_left_alone() {
+        let mut newer = condition("Accepted", "False", "Invalid", 100);
+        newer.observed_generation = Some(5);
+        let merged = merge_conditions(
+            std::slice::from_ref(&newer),
+            &[DesiredCondition::new("Accepted", true, "Accepted", "m")],
+            4,
+            &at(200),
+        );
+        assert_eq!(merged, vec![newer.clone()]);
+        assert_eq!(drop_condition(&[newer.clone()], "Accepted", 4), vec![newer]);
+    }
+
+    #[test]
+    fn an_unknown_condition_is_written_as_unknown() {
+        let merged = merge_conditions(
+            &[],
+            &[DesiredCondition::unknown("Accepted", "Pending", "m")],
+            1,
+            &at(200),
+        );
+        assert_eq!(merged[0].status, "Unknown");
+    }
+
+    #[test]
+    fn dropping_a_condition_keeps_the_others_in_place() {
+        let existing = vec![
+            condition("Accepted", "True", "Accepted", 1),
+            condition("OverlappingTLSConfig", "True", "OverlappingHostnames", 1),
+            condition("example.com/Healthy", "True", "Fine", 1),
+        ];
+        let kept = drop_condition(&existing, "OverlappingTLSConfig", 1);
+        let types: Vec<&str> = kept.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Accepted", "example.com/Healthy"]);
     }
 
     #[test]

@@ -5,10 +5,12 @@ use gateway_api::gateways::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::conditions::{DesiredCondition, merge_conditions};
+use std::net::IpAddr;
+
+use super::conditions::{DesiredCondition, drop_condition, merge_conditions};
 use crate::api::GATEWAY_API_GROUP;
 use crate::api::conditions::{reasons, types};
-use crate::plan::{GatewayPlan, ListenerVerdict};
+use crate::plan::{GatewayPlan, ListenerKey, ListenerVerdict};
 
 /// Where the class's Kong Deployment stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,21 +50,25 @@ pub struct DataPlaneState {
 }
 
 /// The addresses a Gateway reports: those it asked for (when the Service carries
-/// them), else the load balancer's, else the Service's cluster IPs.
+/// them, as the user wrote them), else the load balancer's, else the Service's cluster IPs.
 fn gateway_addresses(plan: &GatewayPlan, data_plane: &DataPlaneState) -> Vec<GatewayStatusAddresses> {
     let ip = |value: &str| GatewayStatusAddresses {
         r#type: Some("IPAddress".into()),
         value: value.to_string(),
     };
     if !plan.addresses.requested.is_empty() {
+        let carried: Vec<IpAddr> = data_plane
+            .external_ips
+            .iter()
+            .map(String::as_str)
+            .chain(data_plane.load_balancer.iter().map(|a| a.value.as_str()))
+            .filter_map(|v| v.parse().ok())
+            .collect();
         return plan
             .addresses
             .requested
             .iter()
-            .filter(|r| {
-                data_plane.external_ips.contains(&r.value)
-                    || data_plane.load_balancer.iter().any(|a| a.value == r.value)
-            })
+            .filter(|r| carried.contains(&r.ip))
             .map(|r| ip(&r.value))
             .collect();
     }
@@ -79,10 +85,26 @@ fn gateway_addresses(plan: &GatewayPlan, data_plane: &DataPlaneState) -> Vec<Gat
     data_plane.cluster_ips.iter().map(|v| ip(v)).collect()
 }
 
+/// Said on every condition kongress cannot decide while the class is not accepted.
+fn class_pending(problem: &str) -> String {
+    format!("{problem}; kongress applies no change for this Gateway until its GatewayClass is accepted")
+}
+
+/// `name (Reason)` of each listener, joined.
+fn named(listeners: &[&ListenerVerdict], reason: impl Fn(&ListenerVerdict) -> &str) -> String {
+    let names: Vec<String> = listeners
+        .iter()
+        .map(|l| format!("{} ({})", l.name, reason(l)))
+        .collect();
+    names.join(", ")
+}
+
 /// The Gateway's `Accepted` condition.
 fn accepted_condition(plan: &GatewayPlan, data_plane: &DataPlaneState) -> DesiredCondition {
     if let Some(problem) = &data_plane.class_problem {
-        return DesiredCondition::new(types::ACCEPTED, false, reasons::INVALID_PARAMETERS, problem.clone());
+        // InvalidParameters is for the Gateway's own parametersRef. The class's problem leaves
+        // this Gateway undecided: kongress neither serves its changes nor withdraws it.
+        return DesiredCondition::unknown(types::ACCEPTED, reasons::PENDING, class_pending(problem));
     }
     if let Some(problem) = &plan.invalid_parameters {
         return DesiredCondition::new(types::ACCEPTED, false, reasons::INVALID_PARAMETERS, problem.clone());
@@ -90,39 +112,60 @@ fn accepted_condition(plan: &GatewayPlan, data_plane: &DataPlaneState) -> Desire
     if let Some(problem) = &plan.addresses.unsupported {
         return DesiredCondition::new(types::ACCEPTED, false, reasons::UNSUPPORTED_ADDRESS, problem.clone());
     }
-    let total = plan.listeners.len();
-    let accepted = plan.accepted_listener_count();
-    let rejected: Vec<&str> = plan
+    let rejected: Vec<&ListenerVerdict> = plan.listeners.iter().filter(|l| !l.accepted.ok).collect();
+    // Accepted but not served: no usable certificate, or no route kind it can serve.
+    let idle: Vec<&ListenerVerdict> = plan
         .listeners
         .iter()
-        .filter(|l| !l.accepted.ok)
+        .filter(|l| l.accepted.ok && !l.programmed)
+        .collect();
+    let served: Vec<&str> = plan
+        .listeners
+        .iter()
+        .filter(|l| l.programmed)
         .map(|l| l.name.as_str())
         .collect();
-    if total > 0 && accepted == 0 {
-        DesiredCondition::new(
+    if !plan.listeners.is_empty() && rejected.len() == plan.listeners.len() {
+        return DesiredCondition::new(
             types::ACCEPTED,
             false,
             reasons::LISTENERS_NOT_VALID,
             format!(
                 "No listener is valid: {}; see the listener conditions",
-                rejected.join(", ")
+                named(&rejected, |l| l.accepted.reason)
             ),
-        )
-    } else if !rejected.is_empty() {
-        DesiredCondition::new(
-            types::ACCEPTED,
-            true,
-            reasons::LISTENERS_NOT_VALID,
-            format!("Listeners {} are not valid; see their conditions", rejected.join(", ")),
-        )
-    } else {
-        DesiredCondition::new(types::ACCEPTED, true, reasons::ACCEPTED, "Gateway is accepted")
+        );
     }
+    if rejected.is_empty() && idle.is_empty() {
+        return DesiredCondition::new(types::ACCEPTED, true, reasons::ACCEPTED, "Gateway is accepted");
+    }
+    let mut parts = Vec::new();
+    if !rejected.is_empty() {
+        parts.push(format!("not accepted: {}", named(&rejected, |l| l.accepted.reason)));
+    }
+    if !idle.is_empty() {
+        parts.push(format!(
+            "accepted but not served: {}",
+            named(&idle, |l| l.resolved_refs.reason)
+        ));
+    }
+    parts.push(if served.is_empty() {
+        "served: none".to_string()
+    } else {
+        format!("served: {}", served.join(", "))
+    });
+    DesiredCondition::new(
+        types::ACCEPTED,
+        true,
+        reasons::LISTENERS_NOT_VALID,
+        format!("Listeners {}; see the listener conditions", parts.join("; ")),
+    )
 }
 
 /// The Gateway's `Programmed` condition. It is True only when Kong can serve the Gateway:
-/// accepted, a Kong replica available, an address assigned. When route translation
-/// pushes configuration, "the Kong pods accepted the current config" joins here.
+/// accepted, some listener in Kong's listen plan, a Kong replica available, an address
+/// assigned. When route translation pushes configuration, "the Kong pods accepted the
+/// current config" joins here.
 fn programmed_condition(
     accepted: &DesiredCondition,
     plan: &GatewayPlan,
@@ -130,10 +173,19 @@ fn programmed_condition(
     addresses: &[GatewayStatusAddresses],
 ) -> DesiredCondition {
     let not = |reason, message: String| DesiredCondition::new(types::PROGRAMMED, false, reason, message);
-    if !accepted.status {
+    if let Some(problem) = &data_plane.class_problem {
+        return DesiredCondition::unknown(types::PROGRAMMED, reasons::PENDING, class_pending(problem));
+    }
+    if !accepted.is_true() {
         return not(
             reasons::INVALID,
             format!("Gateway is not accepted: {}", accepted.message),
+        );
+    }
+    if !plan.listeners.iter().any(|l| l.programmed) {
+        return not(
+            reasons::INVALID,
+            format!("No listener of this Gateway can be served: {}", accepted.message),
         );
     }
     if let Some(problem) = &plan.addresses.unusable {
@@ -154,7 +206,11 @@ fn programmed_condition(
         let message = if plan.addresses.requested.is_empty() {
             "The proxy Service has no address yet".to_string()
         } else {
-            "The proxy Service does not carry the requested addresses yet".to_string()
+            let wanted: Vec<&str> = plan.addresses.requested.iter().map(|r| r.value.as_str()).collect();
+            format!(
+                "The proxy Service does not carry the requested addresses {} yet",
+                wanted.join(", ")
+            )
         };
         return not(reasons::ADDRESS_NOT_ASSIGNED, message);
     }
@@ -175,18 +231,13 @@ fn isolation_condition(plan: &GatewayPlan) -> DesiredCondition {
         .filter(|l| !l.shared_with.is_empty())
         .enumerate()
         .map(|(i, l)| {
-            let others: Vec<String> = l
-                .shared_with
-                .iter()
-                .map(|k| format!("{} (listener {:?})", k.gateway, k.listener))
-                .collect();
             format!(
                 "{} {:?} (port {}, {}) is shared with {}",
                 if i == 0 { "Listener" } else { "listener" },
                 l.name,
                 l.port,
                 l.protocol,
-                others.join(", ")
+                describe_listeners(&l.shared_with)
             )
         })
         .collect();
@@ -210,7 +261,58 @@ fn isolation_condition(plan: &GatewayPlan) -> DesiredCondition {
     )
 }
 
-fn listener_conditions(listener: &ListenerVerdict, gateway_programmed: &DesiredCondition) -> Vec<DesiredCondition> {
+/// `namespace/gateway (listener "name")`, joined.
+fn describe_listeners(keys: &[ListenerKey]) -> String {
+    let described: Vec<String> = keys
+        .iter()
+        .map(|k| format!("{} (listener {:?})", k.gateway, k.listener))
+        .collect();
+    described.join(", ")
+}
+
+/// The listener's `Programmed` condition.
+fn listener_programmed(
+    listener: &ListenerVerdict,
+    plan: &GatewayPlan,
+    data_plane: &DataPlaneState,
+    gateway_programmed: &DesiredCondition,
+) -> DesiredCondition {
+    let not = |reason, message: String| DesiredCondition::new(types::PROGRAMMED, false, reason, message);
+    if let Some(problem) = &data_plane.class_problem {
+        return DesiredCondition::unknown(types::PROGRAMMED, reasons::PENDING, class_pending(problem));
+    }
+    if let Some(why) = plan.rejection() {
+        return not(reasons::INVALID, format!("The Gateway is not accepted: {why}"));
+    }
+    if let Some(conflict) = listener.conflicted.as_ref().filter(|c| !c.ok) {
+        // The v1.5.1 conformance tests expect the conflict reason here too.
+        return not(conflict.reason, conflict.message.clone());
+    }
+    if !listener.programmed {
+        let why = if !listener.accepted.ok {
+            &listener.accepted.message
+        } else {
+            &listener.resolved_refs.message
+        };
+        return not(reasons::INVALID, format!("Listener is not served: {why}"));
+    }
+    if !gateway_programmed.is_true() {
+        return not(reasons::PENDING, gateway_programmed.message.clone());
+    }
+    DesiredCondition::new(
+        types::PROGRAMMED,
+        true,
+        reasons::PROGRAMMED,
+        "Kong listens for this listener",
+    )
+}
+
+fn listener_conditions(
+    listener: &ListenerVerdict,
+    plan: &GatewayPlan,
+    data_plane: &DataPlaneState,
+    gateway_programmed: &DesiredCondition,
+) -> Vec<DesiredCondition> {
     let accepted = DesiredCondition::new(
         types::ACCEPTED,
         listener.accepted.ok,
@@ -227,34 +329,21 @@ fn listener_conditions(listener: &ListenerVerdict, gateway_programmed: &DesiredC
         Some(conflict) => DesiredCondition::new(types::CONFLICTED, true, conflict.reason, conflict.message.clone()),
         None => DesiredCondition::new(types::CONFLICTED, false, reasons::NO_CONFLICTS, "No conflicts"),
     };
-    let programmed = if !listener.programmed {
-        let why = if !listener.accepted.ok {
-            &listener.accepted.message
-        } else {
-            &listener.resolved_refs.message
-        };
-        DesiredCondition::new(
-            types::PROGRAMMED,
-            false,
-            reasons::INVALID,
-            format!("Listener is not served: {why}"),
-        )
-    } else if !gateway_programmed.status {
-        DesiredCondition::new(
-            types::PROGRAMMED,
-            false,
-            reasons::PENDING,
-            gateway_programmed.message.clone(),
-        )
-    } else {
-        DesiredCondition::new(
-            types::PROGRAMMED,
+    let programmed = listener_programmed(listener, plan, data_plane, gateway_programmed);
+    let mut conditions = vec![accepted, programmed, resolved, conflicted];
+    if !listener.overlapping_tls.is_empty() {
+        conditions.push(DesiredCondition::new(
+            types::OVERLAPPING_TLS_CONFIG,
             true,
-            reasons::PROGRAMMED,
-            "Kong listens for this listener",
-        )
-    };
-    vec![accepted, programmed, resolved, conflicted]
+            reasons::OVERLAPPING_HOSTNAMES,
+            format!(
+                "The hostname overlaps those of {} on port {}: with HTTP connection coalescing a client may send requests for one over a connection made for the other",
+                describe_listeners(&listener.overlapping_tls),
+                listener.port
+            ),
+        ));
+    }
+    conditions
 }
 
 /// The full Gateway status. Listener entries follow the spec's listener order;
@@ -288,6 +377,12 @@ pub fn gateway_status(
                 .find(|l| l.name == listener.name)
                 .map(|l| l.conditions.as_slice())
                 .unwrap_or_default();
+            // OverlappingTLSConfig is never False: the spec wants it absent instead.
+            let previous = if listener.overlapping_tls.is_empty() {
+                drop_condition(previous, types::OVERLAPPING_TLS_CONFIG, generation)
+            } else {
+                previous.to_vec()
+            };
             GatewayStatusListeners {
                 name: listener.name.clone(),
                 attached_routes: attached_routes(&listener.name),
@@ -301,7 +396,12 @@ pub fn gateway_status(
                         })
                         .collect(),
                 ),
-                conditions: merge_conditions(previous, &listener_conditions(listener, &programmed), generation, now),
+                conditions: merge_conditions(
+                    &previous,
+                    &listener_conditions(listener, plan, data_plane, &programmed),
+                    generation,
+                    now,
+                ),
             }
         })
         .collect();

@@ -7,9 +7,12 @@ mod gateway;
 mod observe;
 mod route;
 
-pub use class::{ClassVerdict, gateway_class_conditions};
+pub use class::{
+    ClassVerdict, InstalledCrd, VersionVerdict, crd_versions, gateway_class_conditions, is_gateway_api_crd,
+};
 pub use conditions::{
-    ConditionChange, DesiredCondition, StatusEvent, changed_conditions, gateway_status_events, merge_conditions,
+    ConditionChange, ConditionStatus, DesiredCondition, StatusEvent, changed_conditions, drop_condition,
+    gateway_status_events, merge_conditions,
 };
 pub use gateway::{DataPlaneState, DeploymentState, ServiceAddress, gateway_status};
 pub use observe::{deployment_state, service_addresses};

@@ -37,6 +37,7 @@ fn listener(name: &str, accepted: Verdict, programmed: bool) -> ListenerVerdict 
         supported_kinds: vec![RouteKind::HttpRoute, RouteKind::GrpcRoute],
         programmed,
         shared_with: vec![],
+        overlapping_tls: vec![],
     }
 }
 
@@ -214,6 +215,7 @@ fn requested_address_is_reported_once_the_service_carries_it() {
     let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
     p.addresses.requested = vec![AddressRequest {
         value: "192.0.2.10".into(),
+        ip: "192.0.2.10".parse().expect("ip"),
     }];
     let waiting = status(&p, &serving());
     assert_eq!(condition(&waiting, "Programmed"), ("False", "AddressNotAssigned"));
@@ -262,13 +264,18 @@ fn unsupported_address_type_is_accepted_false_unsupported_address() {
 }
 
 #[test]
-fn class_problem_makes_the_gateway_not_accepted_with_invalid_parameters() {
+fn a_class_problem_leaves_the_gateway_pending_not_invalid_parameters() {
     let data_plane = DataPlaneState {
-        class_problem: Some("KongProxy missing".into()),
+        class_problem: Some("GatewayClass kong is not accepted (KongProxy missing)".into()),
         ..serving()
     };
     let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
-    assert_eq!(condition(&s, "Accepted"), ("False", "InvalidParameters"));
+    // InvalidParameters is for the Gateway's own parametersRef; kongress keeps the class's
+    // data plane as it was, so it can say neither "not accepted" nor "programmed".
+    assert_eq!(condition(&s, "Accepted"), ("Unknown", "Pending"));
+    assert_eq!(condition(&s, "Programmed"), ("Unknown", "Pending"));
+    assert_eq!(listener_condition(&s, "web", "Programmed"), ("Unknown", "Pending"));
+    assert!(condition_message(&s, "Accepted").contains("KongProxy missing"));
 }
 
 #[test]
@@ -396,4 +403,149 @@ fn listeners_isolated_message_names_every_shared_listener_and_every_other_gatewa
          listener \"secure\" (port 443, HTTPS) is shared with a/one (listener \"https\"); \
          traffic to them cannot be told apart, routes of all these Gateways are served together"
     );
+}
+
+#[test]
+fn a_gateway_whose_only_listener_waits_for_its_secret_is_listeners_not_valid_and_not_programmed() {
+    let mut secure = listener("secure", ok("Accepted"), false);
+    secure.protocol = "HTTPS".into();
+    secure.resolved_refs = fail(reasons::INVALID_CERTIFICATE_REF);
+    let s = status(&plan(vec![secure]), &serving());
+    assert_eq!(condition(&s, "Accepted"), ("True", "ListenersNotValid"));
+    assert_eq!(condition(&s, "Programmed"), ("False", "Invalid"));
+    assert!(
+        condition_message(&s, "Accepted").contains("accepted but not served: secure (InvalidCertificateRef)"),
+        "{}",
+        condition_message(&s, "Accepted")
+    );
+    assert_eq!(listener_condition(&s, "secure", "Programmed"), ("False", "Invalid"));
+    assert_eq!(
+        listener_condition(&s, "secure", "ResolvedRefs"),
+        ("False", "InvalidCertificateRef")
+    );
+}
+
+#[test]
+fn listeners_not_valid_names_the_rejected_the_idle_and_the_served_listeners() {
+    let mut idle = listener("idle", ok("Accepted"), false);
+    idle.resolved_refs = fail(reasons::INVALID_ROUTE_KINDS);
+    let s = status(
+        &plan(vec![
+            listener("web", ok("Accepted"), true),
+            listener("odd", fail(reasons::UNSUPPORTED_PROTOCOL), false),
+            idle,
+        ]),
+        &serving(),
+    );
+    assert_eq!(condition(&s, "Accepted"), ("True", "ListenersNotValid"));
+    assert_eq!(condition(&s, "Programmed"), ("True", "Programmed"));
+    assert_eq!(
+        condition_message(&s, "Accepted"),
+        "Listeners not accepted: odd (UnsupportedProtocol); accepted but not served: idle (InvalidRouteKinds); served: web; see the listener conditions"
+    );
+}
+
+#[test]
+fn a_conflicted_listener_is_programmed_false_with_the_conflict_reason() {
+    let mut l = listener("web", fail(reasons::PROTOCOL_CONFLICT), false);
+    l.conflicted = Some(fail(reasons::PROTOCOL_CONFLICT));
+    let s = status(&plan(vec![l, listener("api", ok("Accepted"), true)]), &serving());
+    assert_eq!(
+        listener_condition(&s, "web", "Programmed"),
+        ("False", "ProtocolConflict")
+    );
+    assert_eq!(listener_condition(&s, "web", "Accepted"), ("False", "ProtocolConflict"));
+    assert_eq!(
+        listener_condition(&s, "web", "Conflicted"),
+        ("True", "ProtocolConflict")
+    );
+}
+
+#[test]
+fn listeners_of_a_rejected_gateway_are_programmed_false_naming_the_gateway_problem() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), false)]);
+    p.invalid_parameters = Some("infrastructure.parametersRef is not supported".into());
+    let s = status(&p, &serving());
+    assert_eq!(condition(&s, "Accepted"), ("False", "InvalidParameters"));
+    assert_eq!(condition(&s, "Programmed"), ("False", "Invalid"));
+    assert_eq!(listener_condition(&s, "web", "Programmed"), ("False", "Invalid"));
+    let message = &s.listeners.as_ref().expect("listeners")[0]
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Programmed")
+        .expect("Programmed")
+        .message;
+    assert!(message.contains("parametersRef"), "{message}");
+}
+
+#[test]
+fn status_addresses_echo_the_requested_address_as_written() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+    p.addresses.requested = vec![AddressRequest {
+        value: "2001:DB8:0::10".into(),
+        ip: "2001:db8::10".parse().expect("ip"),
+    }];
+    let carried = DataPlaneState {
+        external_ips: vec!["2001:db8::10".into()],
+        ..serving()
+    };
+    let s = status(&p, &carried);
+    assert_eq!(condition(&s, "Programmed"), ("True", "Programmed"));
+    assert_eq!(s.addresses.expect("addresses")[0].value, "2001:DB8:0::10");
+}
+
+#[test]
+fn a_requested_address_not_carried_yet_is_named_in_address_not_assigned() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+    p.addresses.requested = vec![AddressRequest {
+        value: "192.0.2.10".into(),
+        ip: "192.0.2.10".parse().expect("ip"),
+    }];
+    let s = status(&p, &serving());
+    assert_eq!(condition(&s, "Programmed"), ("False", "AddressNotAssigned"));
+    assert!(condition_message(&s, "Programmed").contains("192.0.2.10"));
+}
+
+#[test]
+fn an_unusable_requested_address_is_address_not_usable_naming_it() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+    p.addresses.unusable = Some("Requested addresses cannot be used: 127.0.0.1 is in the loopback range".into());
+    let s = status(&p, &serving());
+    assert_eq!(condition(&s, "Accepted"), ("True", "Accepted"));
+    assert_eq!(condition(&s, "Programmed"), ("False", "AddressNotUsable"));
+    assert!(condition_message(&s, "Programmed").contains("127.0.0.1"));
+}
+
+#[test]
+fn overlapping_tls_config_is_true_on_overlapping_listeners_and_absent_otherwise() {
+    let mut wild = listener("wild", ok("Accepted"), true);
+    wild.port = 443;
+    wild.overlapping_tls = vec![ListenerKey {
+        gateway: ObjectKey::new("default", "gw"),
+        listener: "shop".into(),
+    }];
+    let plain = listener("web", ok("Accepted"), true);
+    let s = status(&plan(vec![wild, plain]), &serving());
+    assert_eq!(
+        listener_condition(&s, "wild", "OverlappingTLSConfig"),
+        ("True", "OverlappingHostnames")
+    );
+    let web = &s.listeners.as_ref().expect("listeners")[1];
+    assert!(web.conditions.iter().all(|c| c.type_ != "OverlappingTLSConfig"));
+}
+
+#[test]
+fn overlapping_tls_config_is_removed_when_the_overlap_goes_away() {
+    let mut wild = listener("wild", ok("Accepted"), true);
+    wild.overlapping_tls = vec![ListenerKey {
+        gateway: ObjectKey::new("default", "gw"),
+        listener: "shop".into(),
+    }];
+    let before = status(&plan(vec![wild.clone()]), &serving());
+    wild.overlapping_tls.clear();
+    let after = gateway_status(&plan(vec![wild]), &serving(), Some(&before), &|_| 0, &now());
+    let conditions = &after.listeners.expect("listeners")[0].conditions;
+    assert!(conditions.iter().all(|c| c.type_ != "OverlappingTLSConfig"));
+    let types: Vec<&str> = conditions.iter().map(|c| c.type_.as_str()).collect();
+    assert_eq!(types, ["Accepted", "Programmed", "ResolvedRefs", "Conflicted"]);
 }
