@@ -50,11 +50,10 @@ pub mod reasons {
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     pub const OVERLAPPING_HOSTNAMES: &str = "OverlappingHostnames";
 
-    // Routes (`UnsupportedProtocol` and `RefNotPermitted` are shared with listeners).
+    // Routes (`UnsupportedValue`, `UnsupportedProtocol` and `RefNotPermitted` are shared with listeners).
     pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
     pub const INVALID_KIND: &str = "InvalidKind";
     pub const NOT_ALLOWED_BY_LISTENERS: &str = "NotAllowedByListeners";
     pub const NO_MATCHING_LISTENER_HOSTNAME: &str = "NoMatchingListenerHostname";
     pub const NO_MATCHING_PARENT: &str = "NoMatchingParent";
-    pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
 }
