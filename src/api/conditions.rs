@@ -7,6 +7,8 @@ pub mod types {
     pub const CONFLICTED: &str = "Conflicted";
     pub const OVERLAPPING_TLS_CONFIG: &str = "OverlappingTLSConfig";
     pub const SUPPORTED_VERSION: &str = "SupportedVersion";
+    /// Routes: only ever True, when some rules were dropped.
+    pub const PARTIALLY_INVALID: &str = "PartiallyInvalid";
     /// Gateway: whether every listener of the Gateway is its own, or some are shared with
     /// other Gateways of the class (gateway-api issue #4161 asks merging implementations to say so).
     pub const LISTENERS_ISOLATED: &str = "kongress.dev/ListenersIsolated";
@@ -47,4 +49,11 @@ pub mod reasons {
     pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     pub const OVERLAPPING_HOSTNAMES: &str = "OverlappingHostnames";
+
+    // Routes (`UnsupportedValue`, `UnsupportedProtocol` and `RefNotPermitted` are shared with listeners).
+    pub const BACKEND_NOT_FOUND: &str = "BackendNotFound";
+    pub const INVALID_KIND: &str = "InvalidKind";
+    pub const NOT_ALLOWED_BY_LISTENERS: &str = "NotAllowedByListeners";
+    pub const NO_MATCHING_LISTENER_HOSTNAME: &str = "NoMatchingListenerHostname";
+    pub const NO_MATCHING_PARENT: &str = "NoMatchingParent";
 }

@@ -5,6 +5,7 @@ mod class;
 pub mod conditions;
 mod gateway;
 mod observe;
+mod route;
 
 pub use class::{
     ClassVerdict, InstalledCrd, VersionVerdict, crd_versions, gateway_class_conditions, is_gateway_api_crd,
@@ -15,3 +16,4 @@ pub use conditions::{
 };
 pub use gateway::{DataPlaneState, DeploymentState, ServiceAddress, gateway_status};
 pub use observe::{deployment_state, service_addresses};
+pub use route::{RouteParentStatus, RouteStatus, route_parents, route_status};

@@ -1,23 +1,820 @@
 //! Backends: backendRefs → Kong services, upstreams and targets.
 //!
-//! STUB: to be written.
+//! Each distinct outcome of a rule's backendRefs becomes one Kong service and one upstream of
+//! the same name; rules (of any route) with the same outcome share them.
+//!
+//! **Resolution** of one backendRef (core `Service` is the default group/kind):
+//! - another group or kind → `InvalidKind`;
+//! - a Service in another namespace without a ReferenceGrant there → `RefNotPermitted`;
+//! - a missing Service, a port the Service does not have, or an `ExternalName` Service →
+//!   `BackendNotFound`. ExternalName is refused on purpose: Kong would resolve a name the route
+//!   author chose, which may be `localhost` and reach the data plane's own internal ports;
+//! - an `appProtocol` (or port protocol) the route cannot speak → `UnsupportedProtocol`.
+//!
+//! **Targets** are the ready endpoints (`conditions.ready` true or absent, not terminating) of
+//! the Service's EndpointSlices of its primary IP family, at the slice port named like the
+//! Service port (the Service's numeric `targetPort` for slices that list no ports).
+//!
+//! **Weights**: a backendRef's share is its weight over the rule's total; every target of a
+//! backend gets `weight / endpoints` of it. Kong wants integers in 1..=65535, so the shares are
+//! put on a common denominator (the LCM of the endpoint counts) and reduced by their GCD, which
+//! is exact whenever the largest result fits; otherwise all are scaled so the largest is 65535,
+//! rounding to nearest, and no share with weight above zero drops below 1. A target that two
+//! backends share gets the sum of both. Weight 0 carries no traffic.
+//!
+//! **Shares that cannot be served** (an unresolved backendRef; a Service without ready
+//! endpoints):
+//! - HTTP and gRPC: the service carries a `pre-function` plugin (bundled with Kong OSS, runs
+//!   first in the access phase, works in Kong's default `untrusted_lua = sandbox`) that answers
+//!   500 (unresolved) or 503 (no ready endpoints) for exactly that share of requests, drawing
+//!   an integer in 1..=total per request. Kong's upstream then only balances the rest. When no
+//!   backendRef resolves at all there is no service, and the rule itself answers 500.
+//! - TCP, TLS, UDP: the share goes to [`REJECTED_TARGET`], a loopback address nothing listens
+//!   on, and the service gets `retries: 0`, so those connections are refused (datagrams
+//!   dropped) in proportion instead of retried on a good backend. Streams have no 500.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write;
+use std::hash::{BuildHasherDefault, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::TranslateInput;
 use super::kong;
+use super::routes::{BackendRef, RouteView};
+use super::tags;
+use crate::api::conditions::reasons;
+use crate::api::{GATEWAY_API_GROUP, ObjectKey};
+use crate::plan::grants::{CrossNamespaceRef, reference_permitted};
+use crate::plan::{RouteKind, Verdict};
+
+/// Where stream connections of an unservable share go: IPv6 loopback, port 1. Kong binds its
+/// listeners on `0.0.0.0` only and nothing in the pod serves `[::1]:1`, so the connection is
+/// refused at once (or fails at once where the pod has no IPv6).
+pub const REJECTED_TARGET: &str = "[::1]:1";
+
+/// Largest target weight Kong accepts.
+const MAX_TARGET_WEIGHT: u32 = 65535;
+
+/// The protocol Kong speaks to the backend, as the route kind asks for it; a Service port's
+/// `appProtocol` may refine it within the same family (HTTP/1 ↔ h2c ↔ TLS).
+/// `Https`, `Grpcs` and `Tls` (Kong originates TLS) are for backend TLS, which no route kind
+/// asks for yet.
+#[allow(dead_code)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceProtocol {
+    Http,
+    Https,
+    Grpc,
+    Grpcs,
+    Tcp,
+    Tls,
+    Udp,
+}
+
+impl ServiceProtocol {
+    /// The Kong `protocol` of a service when the Service port says nothing.
+    fn kong_default(self) -> &'static str {
+        match self {
+            Self::Http => "http",
+            Self::Https => "https",
+            Self::Grpc => "grpc",
+            Self::Grpcs => "grpcs",
+            Self::Tcp => "tcp",
+            Self::Tls => "tls",
+            Self::Udp => "udp",
+        }
+    }
+
+    fn is_stream(self) -> bool {
+        matches!(self, Self::Tcp | Self::Tls | Self::Udp)
+    }
+}
+
+/// What [`Backends::resolve`] decided for one rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedBackends {
+    /// Kong service to send matched requests to; None when no backendRef resolved (the rule
+    /// then answers 500). Stream rules always get a service (it rejects what cannot be served).
+    pub service: Option<String>,
+    /// ResolvedRefs for these refs (BackendNotFound, InvalidKind, RefNotPermitted,
+    /// UnsupportedProtocol) or ok.
+    pub resolved_refs: Verdict,
+}
+
+/// Folds the `ResolvedRefs` of several rules into the route's: ok when all are; otherwise the
+/// reason of the first failure and every failure's message.
+pub fn combine_resolved_refs<'v>(verdicts: impl IntoIterator<Item = &'v Verdict>) -> Verdict {
+    let failed: Vec<&Verdict> = verdicts.into_iter().filter(|v| !v.ok).collect();
+    match failed.first() {
+        None => resolved(),
+        Some(first) => {
+            let messages: Vec<&str> = failed.iter().map(|v| v.message.as_str()).collect();
+            Verdict::fail(first.reason, messages.join("; "))
+        }
+    }
+}
+
+fn resolved() -> Verdict {
+    Verdict::ok(reasons::RESOLVED_REFS, "All references are resolved")
+}
+
+/// The ready targets of one Service port, sorted, no duplicates.
+type Targets = Arc<[String]>;
+
+/// A backendRef that forwards to a Service port.
+struct Serving {
+    service: ObjectKey,
+    port: i32,
+    protocol: &'static str,
+    targets: Targets,
+}
+
+/// The outcome of a rule's backendRefs that decides its Kong service: which Service ports get
+/// which weight, and which weight cannot be served. Weights are reduced by their GCD, so rules
+/// splitting 1:1 and 50:50 share a service.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct BackendSet {
+    protocol: &'static str,
+    /// `(Service, port, weight)`, sorted, weight > 0, one entry per Service port.
+    served: Vec<(ObjectKey, i32, u64)>,
+    /// Weight of backendRefs that do not resolve.
+    invalid: u64,
+    /// Weight of Services without ready endpoints.
+    unready: u64,
+}
+
+impl BackendSet {
+    fn reduce(&mut self) {
+        let divisor = self
+            .served
+            .iter()
+            .map(|s| s.2)
+            .chain([self.invalid, self.unready])
+            .fold(0, gcd);
+        if divisor > 1 {
+            for entry in &mut self.served {
+                entry.2 /= divisor;
+            }
+            self.invalid /= divisor;
+            self.unready /= divisor;
+        }
+    }
+
+    fn total(&self) -> u64 {
+        self.served
+            .iter()
+            .map(|s| s.2)
+            .fold(self.invalid.saturating_add(self.unready), u64::saturating_add)
+    }
+
+    /// A stable, readable name that is also a valid upstream host name: the first Service port
+    /// (`namespace.name.port`, all DNS labels), the protocol unless it is `http`, and a digest
+    /// of the whole set unless the set is just that one Service port.
+    fn name(&self) -> String {
+        let mut name = match self.served.first() {
+            Some((service, port, _)) => format!("{}.{}.{port}", service.namespace, service.name),
+            None => "unresolved".to_string(),
+        };
+        if self.protocol != "http" {
+            name.push('.');
+            name.push_str(self.protocol);
+        }
+        if self.served.len() != 1 || self.invalid > 0 || self.unready > 0 {
+            // Explicit bytes, not `Hash` impls, whose output Rust does not promise to keep.
+            let mut digest = Fx::default();
+            digest.write(self.protocol.as_bytes());
+            for (service, port, weight) in &self.served {
+                digest.write(service.namespace.as_bytes());
+                digest.write_u8(b'/');
+                digest.write(service.name.as_bytes());
+                digest.write_u64(u64::from(port.unsigned_abs()));
+                digest.write_u64(*weight);
+            }
+            digest.write_u64(self.invalid);
+            digest.write_u64(self.unready);
+            name.push_str(&format!(".{:016x}", digest.finish()));
+        }
+        name
+    }
+}
+
+/// A small multiply-rotate hash (the FxHash scheme) for the maps of this module: their keys
+/// are the cluster's own objects, so SipHash's flood resistance buys nothing and its cost
+/// shows when every rule is looked up. Bytes are fed as little-endian words, so the value
+/// is the same on every platform and release, which [`BackendSet::name`] relies on.
+#[derive(Clone, Copy, Default)]
+struct Fx(u64);
+
+const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+
+impl Fx {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(FX_SEED);
+    }
+}
+
+impl Hasher for Fx {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let mut word = [0_u8; 8];
+            word.copy_from_slice(chunk);
+            self.add(u64::from_le_bytes(word));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut word = [0_u8; 8];
+            word[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, value: u8) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.add(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.add(value);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.add(value as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+
+/// What the resolution of a rule depends on besides the cluster objects: the route's
+/// namespace and kind (defaults and ReferenceGrants), the protocol and the refs as written.
+struct Memo {
+    namespace: String,
+    kind: RouteKind,
+    protocol: ServiceProtocol,
+    refs: Vec<BackendRef>,
+}
 
 /// Collects the services and upstreams the routes need, one per distinct backend set.
 pub struct Backends<'a> {
-    #[allow(dead_code)]
     input: &'a TranslateInput<'a>,
+    /// Rules resolved so far, by a hash of all the outcome depends on. Most rules repeat a
+    /// backend set already seen, and a hit allocates nothing but the answer.
+    memo: FxMap<u64, Vec<(Memo, ResolvedBackends)>>,
+    /// Tags per Service, made once.
+    service_tags: FxMap<ObjectKey, Vec<String>>,
+    /// Ready targets per Service port, computed once per translation.
+    targets: FxMap<(ObjectKey, i32), Targets>,
+    /// Backend sets already turned into a service, by the service name.
+    registered: FxMap<BackendSet, String>,
+    services: BTreeMap<String, kong::Service>,
+    upstreams: BTreeMap<String, kong::Upstream>,
 }
 
 impl<'a> Backends<'a> {
     pub fn new(input: &'a TranslateInput<'a>) -> Self {
-        Self { input }
+        Self {
+            input,
+            memo: FxMap::default(),
+            service_tags: FxMap::default(),
+            targets: FxMap::default(),
+            registered: FxMap::default(),
+            services: BTreeMap::new(),
+            upstreams: BTreeMap::new(),
+        }
+    }
+
+    /// Resolves a rule's backendRefs; registers the Kong service (+ upstream) they need.
+    pub fn resolve(&mut self, route: &RouteView, refs: &[BackendRef], protocol: ServiceProtocol) -> ResolvedBackends {
+        let namespace = route.namespace();
+        let kind = route.route.kind;
+        let mut hasher = Fx::default();
+        (namespace, kind, protocol, refs).hash(&mut hasher);
+        let hash = hasher.finish();
+        let remembered = self.memo.get(&hash).and_then(|entries| {
+            entries
+                .iter()
+                .find(|(m, _)| m.namespace == namespace && m.kind == kind && m.protocol == protocol && m.refs == refs)
+        });
+        if let Some((_, resolved)) = remembered {
+            return resolved.clone();
+        }
+        let resolved = self.resolve_uncached(route, refs, protocol);
+        self.memo.entry(hash).or_default().push((
+            Memo {
+                namespace: namespace.to_string(),
+                kind,
+                protocol,
+                refs: refs.to_vec(),
+            },
+            resolved.clone(),
+        ));
+        resolved
+    }
+
+    fn resolve_uncached(
+        &mut self,
+        route: &RouteView,
+        refs: &[BackendRef],
+        protocol: ServiceProtocol,
+    ) -> ResolvedBackends {
+        let mut problems: Vec<Verdict> = Vec::new();
+        let mut serving: Vec<(Serving, u64)> = Vec::new();
+        let mut set = BackendSet {
+            protocol: protocol.kong_default(),
+            served: Vec::new(),
+            invalid: 0,
+            unready: 0,
+        };
+        let mut set_protocol: Option<&'static str> = None;
+        for (index, backend) in refs.iter().enumerate() {
+            let weight = u64::try_from(backend.weight()).unwrap_or(0);
+            let outcome = self.classify(route, backend, protocol).and_then(|s| {
+                // One Kong service speaks one protocol: the first backend that serves sets it.
+                if s.targets.is_empty() {
+                    return Ok(s);
+                }
+                let wanted = *set_protocol.get_or_insert(s.protocol);
+                if wanted == s.protocol {
+                    Ok(s)
+                } else {
+                    Err(Verdict::fail(
+                        reasons::UNSUPPORTED_PROTOCOL,
+                        format!(
+                            "its protocol {} differs from {wanted}, which an earlier backendRef of the rule uses; one rule forwards with one protocol",
+                            s.protocol
+                        ),
+                    ))
+                }
+            });
+            match outcome {
+                Ok(s) if s.targets.is_empty() => set.unready = set.unready.saturating_add(weight),
+                Ok(s) if weight > 0 => serving.push((s, weight)),
+                Ok(_) => {}
+                Err(mut problem) => {
+                    problem.message = format!("backendRef {index} ({}): {}", describe(route, backend), problem.message);
+                    problems.push(problem);
+                    set.invalid = set.invalid.saturating_add(weight);
+                }
+            }
+        }
+        if let Some(p) = set_protocol {
+            set.protocol = p;
+        }
+        for (s, weight) in &serving {
+            match set.served.iter_mut().find(|e| e.0 == s.service && e.1 == s.port) {
+                Some(entry) => entry.2 = entry.2.saturating_add(*weight),
+                None => set.served.push((s.service.clone(), s.port, *weight)),
+            }
+        }
+        set.served.sort();
+        set.reduce();
+
+        let resolved_refs = combine_resolved_refs(&problems);
+        let service = if protocol.is_stream() {
+            if set.total() == 0 {
+                // Every weight is zero: no connection may reach a backend.
+                set.invalid = 1;
+            }
+            Some(self.register(route, set, &serving))
+        } else if set.served.is_empty() && set.unready == 0 {
+            None
+        } else {
+            Some(self.register(route, set, &serving))
+        };
+        ResolvedBackends { service, resolved_refs }
+    }
+
+    /// Resolves one backendRef to a Service port and its ready targets.
+    fn classify(
+        &mut self,
+        route: &RouteView,
+        backend: &BackendRef,
+        protocol: ServiceProtocol,
+    ) -> Result<Serving, Verdict> {
+        let group = backend.group.as_deref().unwrap_or("");
+        let kind = backend.kind.as_deref().unwrap_or("Service");
+        if !group.is_empty() || kind != "Service" {
+            return Err(Verdict::fail(
+                reasons::INVALID_KIND,
+                format!("kind {kind} of group {group:?} is not supported; kongress forwards to core Services"),
+            ));
+        }
+        let namespace = backend.namespace.as_deref().unwrap_or(route.namespace());
+        let permitted = reference_permitted(
+            &CrossNamespaceRef {
+                from_group: GATEWAY_API_GROUP,
+                from_kind: route.route.kind.as_str(),
+                from_namespace: route.namespace(),
+                to_group: "",
+                to_kind: "Service",
+                to_namespace: namespace,
+                to_name: &backend.name,
+            },
+            self.input.grants,
+        );
+        if !permitted {
+            return Err(Verdict::fail(
+                reasons::REF_NOT_PERMITTED,
+                format!(
+                    "no ReferenceGrant in namespace {namespace} allows {}s from {} to use Service {}",
+                    route.route.kind.as_str(),
+                    route.namespace(),
+                    backend.name
+                ),
+            ));
+        }
+        let key = ObjectKey::new(namespace, &backend.name);
+        let Some(service) = self.input.services.get(&key) else {
+            return Err(Verdict::fail(
+                reasons::BACKEND_NOT_FOUND,
+                format!("Service {key} does not exist"),
+            ));
+        };
+        let spec = service.spec.as_ref();
+        if spec.and_then(|s| s.type_.as_deref()) == Some("ExternalName") {
+            return Err(Verdict::fail(
+                reasons::BACKEND_NOT_FOUND,
+                format!("Service {key} is of type ExternalName, which kongress does not forward to"),
+            ));
+        }
+        let Some(port) = backend.port else {
+            return Err(Verdict::fail(
+                reasons::BACKEND_NOT_FOUND,
+                "a port is required for a Service backend",
+            ));
+        };
+        let Some(service_port) = spec
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|ports| ports.iter().find(|p| p.port == port))
+        else {
+            return Err(Verdict::fail(
+                reasons::BACKEND_NOT_FOUND,
+                format!("Service {key} has no port {port}"),
+            ));
+        };
+        let kong_protocol = kong_protocol(protocol, service_port).map_err(|why| {
+            Verdict::fail(
+                reasons::UNSUPPORTED_PROTOCOL,
+                format!("port {port} of Service {key}: {why}"),
+            )
+        })?;
+        let targets = self.targets_of(&key, service, service_port);
+        Ok(Serving {
+            service: key,
+            port,
+            protocol: kong_protocol,
+            targets,
+        })
+    }
+
+    fn targets_of(&mut self, key: &ObjectKey, service: &Service, port: &ServicePort) -> Targets {
+        let cache_key = (key.clone(), port.port);
+        if let Some(targets) = self.targets.get(&cache_key) {
+            return targets.clone();
+        }
+        let slices = self
+            .input
+            .endpoint_slices
+            .get(key)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let targets: Targets = ready_targets(service, port, slices).into();
+        self.targets.insert(cache_key, targets.clone());
+        targets
+    }
+
+    /// The service for a backend set, creating it (with its upstream) the first time.
+    fn register(&mut self, route: &RouteView, set: BackendSet, serving: &[(Serving, u64)]) -> String {
+        if let Some(name) = self.registered.get(&set) {
+            return name.clone();
+        }
+        let name = set.name();
+        let owner_tags = match set.served.first() {
+            Some((service, _, _)) => self.tags_of(service),
+            None => tags::of(&route.tag_source()),
+        };
+        let stream = matches!(set.protocol, "tcp" | "tls" | "udp");
+        let mut shares: Vec<(u64, &[String], &ObjectKey)> = Vec::new();
+        for (service, port, weight) in &set.served {
+            if let Some((s, _)) = serving.iter().find(|(s, _)| &s.service == service && s.port == *port) {
+                shares.push((*weight, &s.targets, &s.service));
+            }
+        }
+        let rejected = [REJECTED_TARGET.to_string()];
+        let failing = set.invalid.saturating_add(set.unready);
+        let weights = target_weights(
+            shares
+                .iter()
+                .map(|(w, t, _)| (*w, *t))
+                .chain((stream && failing > 0).then_some((failing, rejected.as_slice()))),
+        );
+        let targets: Vec<kong::Target> = weights
+            .into_iter()
+            .map(|(target, weight)| {
+                let owner = shares
+                    .iter()
+                    .find(|(_, t, _)| t.binary_search(&target).is_ok())
+                    .map(|s| s.2);
+                let tags = match owner {
+                    Some(owner) => self.tags_of(owner),
+                    None => owner_tags.clone(),
+                };
+                kong::Target { target, weight, tags }
+            })
+            .collect();
+        let port = set
+            .served
+            .first()
+            .and_then(|(_, p, _)| u16::try_from(*p).ok())
+            .unwrap_or(if matches!(set.protocol, "https" | "grpcs" | "tls") {
+                443
+            } else {
+                80
+            });
+        let plugins = if stream || failing == 0 {
+            Vec::new()
+        } else {
+            vec![failure_plugin(&set, owner_tags.clone())]
+        };
+        self.services.insert(
+            name.clone(),
+            kong::Service {
+                name: name.clone(),
+                protocol: set.protocol.to_string(),
+                host: name.clone(),
+                port,
+                retries: (stream && failing > 0).then_some(0),
+                tags: owner_tags.clone(),
+                plugins,
+                ..kong::Service::default()
+            },
+        );
+        self.upstreams.insert(
+            name.clone(),
+            kong::Upstream {
+                name: name.clone(),
+                algorithm: None,
+                tags: owner_tags,
+                targets,
+            },
+        );
+        self.registered.insert(set, name.clone());
+        name
+    }
+
+    fn tags_of(&mut self, service: &ObjectKey) -> Vec<String> {
+        if let Some(tags) = self.service_tags.get(service) {
+            return tags.clone();
+        }
+        let tags = service_tags(service);
+        self.service_tags.insert(service.clone(), tags.clone());
+        tags
     }
 
     /// The services and upstreams collected, sorted by name.
     pub fn finish(self) -> (Vec<kong::Service>, Vec<kong::Upstream>) {
-        (Vec::new(), Vec::new())
+        (
+            self.services.into_values().collect(),
+            self.upstreams.into_values().collect(),
+        )
     }
 }
+
+/// `Service ns/name:port` as the user wrote the ref, for messages.
+fn describe(route: &RouteView, backend: &BackendRef) -> String {
+    let kind = backend.kind.as_deref().unwrap_or("Service");
+    let namespace = backend.namespace.as_deref().unwrap_or(route.namespace());
+    match backend.port {
+        Some(port) => format!("{kind} {namespace}/{}:{port}", backend.name),
+        None => format!("{kind} {namespace}/{}", backend.name),
+    }
+}
+
+fn service_tags(key: &ObjectKey) -> Vec<String> {
+    tags::of(&tags::Source {
+        group: "",
+        version: "v1",
+        kind: "Service",
+        key,
+    })
+}
+
+/// The Kong protocol for one Service port, or why the route cannot speak to it.
+fn kong_protocol(requested: ServiceProtocol, port: &ServicePort) -> Result<&'static str, String> {
+    let transport = port.protocol.as_deref().unwrap_or("TCP");
+    let wanted_transport = if requested == ServiceProtocol::Udp {
+        "UDP"
+    } else {
+        "TCP"
+    };
+    if transport != wanted_transport {
+        return Err(format!("the port is {transport}, the route needs {wanted_transport}"));
+    }
+    if requested.is_stream() {
+        // Streams forward bytes; the application protocol does not matter to Kong.
+        return Ok(requested.kong_default());
+    }
+    let Some(app_protocol) = port.app_protocol.as_deref() else {
+        return Ok(requested.kong_default());
+    };
+    let grpc = matches!(requested, ServiceProtocol::Grpc | ServiceProtocol::Grpcs);
+    // Kong reaches HTTP/2 cleartext backends only through its gRPC proxy path (nginx
+    // grpc_pass), which forwards any HTTP/2 request, so h2c maps to `grpc`.
+    match (app_protocol.to_ascii_lowercase().as_str(), grpc) {
+        ("http" | "kubernetes.io/ws", false) => Ok("http"),
+        ("https" | "kubernetes.io/wss", false) => Ok("https"),
+        ("kubernetes.io/h2c" | "h2c" | "grpc", _) => Ok("grpc"),
+        ("https" | "grpcs", true) => Ok("grpcs"),
+        ("http" | "kubernetes.io/ws" | "kubernetes.io/wss", true) => {
+            Err(format!("appProtocol {app_protocol} is HTTP/1, gRPC needs HTTP/2"))
+        }
+        _ => Err(format!("appProtocol {app_protocol} is not supported")),
+    }
+}
+
+/// The ready endpoints of a Service port as Kong targets (`ip:port`, IPv6 in brackets).
+fn ready_targets(
+    service: &Service,
+    port: &ServicePort,
+    slices: &[Arc<k8s_openapi::api::discovery::v1::EndpointSlice>],
+) -> Vec<String> {
+    let spec = service.spec.as_ref();
+    // Dual-stack Services have a slice per family listing the same pods; use the primary one.
+    let family = spec
+        .and_then(|s| s.ip_families.as_ref())
+        .and_then(|f| f.first())
+        .map(String::as_str)
+        .unwrap_or_else(|| {
+            if slices.iter().any(|s| s.address_type == "IPv4") {
+                "IPv4"
+            } else {
+                "IPv6"
+            }
+        });
+    let port_name = port.name.as_deref().unwrap_or("");
+    let transport = port.protocol.as_deref().unwrap_or("TCP");
+    let fallback = match &port.target_port {
+        None => Some(port.port),
+        Some(IntOrString::Int(number)) => Some(*number),
+        Some(IntOrString::String(_)) => None,
+    };
+    let mut targets = Vec::new();
+    for slice in slices.iter().filter(|s| s.address_type == family) {
+        let slice_ports = slice.ports.as_deref().unwrap_or_default();
+        let target_port = if slice_ports.is_empty() {
+            fallback
+        } else {
+            slice_ports
+                .iter()
+                .find(|p| {
+                    p.name.as_deref().unwrap_or("") == port_name && p.protocol.as_deref().unwrap_or("TCP") == transport
+                })
+                .and_then(|p| p.port)
+        };
+        let Some(target_port) = target_port.filter(|p| (1..=65535).contains(p)) else {
+            continue;
+        };
+        for endpoint in slice.endpoints.iter().flatten() {
+            let conditions = endpoint.conditions.as_ref();
+            let ready = conditions.and_then(|c| c.ready) != Some(false);
+            let terminating = conditions.and_then(|c| c.terminating) == Some(true);
+            if !ready || terminating {
+                continue;
+            }
+            // The addresses of one endpoint are fungible; consumers may use the first. The API
+            // server admits canonical IPs only, so the text is kept as written once it parses.
+            let Some(text) = endpoint.addresses.first() else {
+                continue;
+            };
+            let Ok(address) = text.parse::<IpAddr>() else {
+                continue;
+            };
+            let mut target = String::with_capacity(text.len() + 8);
+            if address.is_ipv6() {
+                target.push('[');
+                target.push_str(text);
+                target.push(']');
+            } else {
+                target.push_str(text);
+            }
+            // Writing to a String cannot fail.
+            let _ = write!(target, ":{target_port}");
+            targets.push(target);
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    targets
+}
+
+fn gcd(a: u64, b: u64) -> u64 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+fn gcd128(a: u128, b: u128) -> u128 {
+    if b == 0 { a } else { gcd128(b, a % b) }
+}
+
+/// Kong weights per target from shares `(weight, targets)`: each target of a share gets
+/// `weight / targets.len()`, targets in several shares the sum. Exact integers when they fit
+/// in 1..=65535, else scaled so the largest is 65535 (see the module documentation).
+fn target_weights<'t>(shares: impl Iterator<Item = (u64, &'t [String])>) -> BTreeMap<String, u32> {
+    let shares: Vec<(u64, &[String])> = shares.filter(|(w, t)| *w > 0 && !t.is_empty()).collect();
+    if let [(_, targets)] = shares.as_slice() {
+        // One backend: its targets share equally (they are distinct).
+        return targets.iter().map(|t| (t.clone(), 1)).collect();
+    }
+    exact_weights(&shares).unwrap_or_else(|| approximate_weights(&shares))
+}
+
+/// The exact integer weights, `None` when an intermediate value overflows.
+fn exact_weights(shares: &[(u64, &[String])]) -> Option<BTreeMap<String, u32>> {
+    let mut denominator: u128 = 1;
+    for (_, targets) in shares {
+        let count = u128::try_from(targets.len()).ok()?;
+        denominator = denominator.checked_mul(count / gcd128(denominator, count))?;
+    }
+    let mut values: BTreeMap<&str, u128> = BTreeMap::new();
+    for (weight, targets) in shares {
+        let per_target = u128::from(*weight).checked_mul(denominator / u128::try_from(targets.len()).ok()?)?;
+        for target in targets.iter() {
+            let value = values.entry(target).or_default();
+            *value = value.checked_add(per_target)?;
+        }
+    }
+    let divisor = values.values().fold(0, |g, v| gcd128(g, *v)).max(1);
+    let max = values.values().max().copied().unwrap_or(1) / divisor;
+    let limit = u128::from(MAX_TARGET_WEIGHT);
+    values
+        .into_iter()
+        .map(|(target, value)| {
+            let value = value / divisor;
+            let scaled = if max <= limit {
+                value
+            } else {
+                (value.checked_mul(limit)?.checked_add(max / 2)? / max).max(1)
+            };
+            Some((target.to_string(), u32::try_from(scaled).ok()?))
+        })
+        .collect()
+}
+
+/// Floating-point weights for inputs whose exact denominators do not fit in 128 bits.
+fn approximate_weights(shares: &[(u64, &[String])]) -> BTreeMap<String, u32> {
+    let mut values: BTreeMap<&str, f64> = BTreeMap::new();
+    for (weight, targets) in shares {
+        let per_target = *weight as f64 / targets.len() as f64;
+        for target in targets.iter() {
+            *values.entry(target).or_default() += per_target;
+        }
+    }
+    let max = values.values().copied().fold(0.0_f64, f64::max);
+    values
+        .into_iter()
+        .map(|(target, value)| {
+            let scaled = (value / max * f64::from(MAX_TARGET_WEIGHT))
+                .round()
+                .clamp(1.0, f64::from(MAX_TARGET_WEIGHT));
+            // In range by the clamp; the cast cannot truncate.
+            (target.to_string(), scaled as u32)
+        })
+        .collect()
+}
+
+/// The service plugin that answers 500 for the unresolved share of requests and 503 for the
+/// share of Services without ready endpoints (only HTTP and gRPC services get one).
+fn failure_plugin(set: &BackendSet, tags: Vec<String>) -> kong::Plugin {
+    let total = set.total();
+    let mut code = format!("local n = math.random({total})");
+    if set.invalid > 0 {
+        code.push_str(&format!(
+            " if n <= {} then return kong.response.exit(500, {{ message = \"Backend not resolved\" }}) end",
+            set.invalid
+        ));
+    }
+    if set.unready > 0 {
+        code.push_str(&format!(
+            " if n <= {} then return kong.response.exit(503, {{ message = \"No ready endpoints\" }}) end",
+            set.invalid.saturating_add(set.unready)
+        ));
+    }
+    kong::Plugin {
+        name: "pre-function".to_string(),
+        config: kong::plugin_config([("access", serde_json::json!([code]))]),
+        tags,
+    }
+}
+
+#[cfg(test)]
+mod tests;
