@@ -39,4 +39,7 @@ pub mod reasons {
     pub const INVALID_ROUTE_KINDS: &str = "InvalidRouteKinds";
     pub const REF_NOT_PERMITTED: &str = "RefNotPermitted";
     pub const OVERLAPPING_HOSTNAMES: &str = "OverlappingHostnames";
+
+    // Routes.
+    pub const UNSUPPORTED_VALUE: &str = "UnsupportedValue";
 }

@@ -1,19 +1,508 @@
-//! HttpRoute rules → Kong routes.
+//! HTTPRoute rules → Kong routes.
 //!
-//! STUB: to be written.
+//! Each match of each rule (no match list = one `PathPrefix /` match) becomes one Kong route
+//! per *part*: the attachments of the route split by hostname class, so one Kong route never
+//! mixes hostnames of different precedence ([`parts`]). A Kong route is bound to its part:
+//! `(net.dst.port == 80 && (host…)) || (net.dst.port == 8080 && …)`, attachments that share a
+//! hostname set grouped together, and its match conditions follow:
+//! `binding && path && method && headers && queries`.
+//!
+//! Route settings Gateway API needs: `strip_path: false` (Kong strips the matched prefix by
+//! default), `preserve_host: true` (Kong sends the upstream's host by default; a `URLRewrite`
+//! hostname sets Host through request-transformer, which Kong keeps over retries).
+//! `protocols` lists `http` and/or `https` after the listeners: Kong then adds
+//! `net.protocol == …` for `["http", "https"]` or `["http"]`, and nothing for `["https"]`
+//! alone (it keeps that case for its own HTTPS redirect, answering 426 when a trusted proxy's
+//! `X-Forwarded-Proto` says `http`); the port binding already confines the route to its
+//! listeners either way.
+//!
+//! Names: `httproute.<namespace>.<name>.<rule>.<match>.<part>` — unique (a namespace has no
+//! `.`, and the three numbers are always there), stable, and of Kong's name characters.
+//!
+//! Timeouts: Kong has no deadline for a whole request, only per-service connect/read/write
+//! timeouts (each a bound between two operations, not a total). `backendRequest` (else
+//! `request`) sets all three on a variant of the rule's service; `0s` means Kong's largest
+//! value. So `request` bounds each backend operation rather than the whole exchange.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use gateway_api::httproutes::{
+    HttpRouteRules, HttpRouteRulesMatches, HttpRouteRulesMatchesHeadersType, HttpRouteRulesMatchesMethod,
+    HttpRouteRulesMatchesPathType, HttpRouteRulesMatchesQueryParamsType, HttpRouteRulesTimeouts,
+};
+
 use super::RuleOutcome;
-use super::attach::Attachment;
-use super::backends::Backends;
-use super::routes::{HttpRoute, RouteView};
+use super::attach::{Attachment, Hostnames};
+use super::backends::{Backends, ServiceProtocol, ServiceTimeouts};
+use super::expression::{self as expr, Term, ValueMatch};
+use super::filters::{self, RedirectContext, RuleFilters};
+use super::kong;
+use super::priority::{PathPrecedence, PendingRoute, Precedence, fact};
+use super::routes::{BackendRef, HttpRoute, RouteView};
+use super::validate::report_dropped;
+use crate::plan::{ListenerProtocol, Verdict};
+
+/// The attachments one Kong route per match is bound to.
+#[derive(Clone, Debug)]
+pub(super) struct Part {
+    pub exact_host_len: u16,
+    pub wildcard_host_len: u16,
+    pub binding: Term,
+    /// Whether plain-text and TLS listeners are among the attachments.
+    pub plain: bool,
+    pub tls: bool,
+    /// The one non-wildcard hostname of the part, when that is all it matches.
+    pub single_host: Option<String>,
+    /// The listener port, when the part was split per listener.
+    pub port: Option<u16>,
+}
+
+impl Part {
+    /// Kong `protocols` for these listeners, given the names for plain text and TLS.
+    pub fn protocols(&self, plain: &str, tls: &str) -> Vec<String> {
+        let mut protocols = Vec::with_capacity(2);
+        if self.plain {
+            protocols.push(plain.to_string());
+        }
+        if self.tls {
+            protocols.push(tls.to_string());
+        }
+        protocols
+    }
+}
+
+/// Hostname class: (non-wildcard length, wildcard length); `(0, 0)` is any hostname.
+type Class = (u16, u16);
+
+fn class_of(hostname: &str) -> Class {
+    if hostname.starts_with("*.") {
+        (0, fact(hostname.len()))
+    } else {
+        (fact(hostname.len()), 0)
+    }
+}
+
+/// Splits attachments into parts: one per hostname class, most specific first, and, with
+/// `per_listener`, one per listener within a class (a redirect's Location depends on it).
+/// Attachments to listeners that are not HTTP or HTTPS are not HTTP routing and are skipped.
+pub(super) fn parts(attachments: &[&Attachment], per_listener: bool) -> expr::Result<Vec<Part>> {
+    // class → (port, tls) → hostnames (empty: any).
+    let mut classes: BTreeMap<std::cmp::Reverse<Class>, BTreeMap<(u16, bool), BTreeSet<&str>>> = BTreeMap::new();
+    for attachment in attachments {
+        let tls = match attachment.protocol {
+            ListenerProtocol::Http => false,
+            ListenerProtocol::Https => true,
+            _ => continue,
+        };
+        let listener = (attachment.port, tls);
+        match &attachment.hostnames {
+            Hostnames::Any => {
+                classes
+                    .entry(std::cmp::Reverse((0, 0)))
+                    .or_default()
+                    .entry(listener)
+                    .or_default();
+            }
+            Hostnames::Only(hostnames) => {
+                for hostname in hostnames {
+                    classes
+                        .entry(std::cmp::Reverse(class_of(hostname)))
+                        .or_default()
+                        .entry(listener)
+                        .or_default()
+                        .insert(hostname.as_str());
+                }
+            }
+        }
+    }
+    let mut parts = Vec::new();
+    for (std::cmp::Reverse((exact_host_len, wildcard_host_len)), listeners) in classes {
+        if per_listener {
+            for (&(port, tls), hosts) in &listeners {
+                let one = BTreeMap::from([((port, tls), hosts.clone())]);
+                parts.push(part(exact_host_len, wildcard_host_len, &one, Some(port))?);
+            }
+        } else {
+            parts.push(part(exact_host_len, wildcard_host_len, &listeners, None)?);
+        }
+    }
+    Ok(parts)
+}
+
+fn part(
+    exact_host_len: u16,
+    wildcard_host_len: u16,
+    listeners: &BTreeMap<(u16, bool), BTreeSet<&str>>,
+    port: Option<u16>,
+) -> expr::Result<Part> {
+    // Ports first (an HTTP and an HTTPS listener never share one, but two listeners with
+    // different hostnames may), then ports grouped by identical hostname sets.
+    let mut by_port: BTreeMap<u16, BTreeSet<&str>> = BTreeMap::new();
+    for (&(port, _), hosts) in listeners {
+        by_port.entry(port).or_default().extend(hosts.iter().copied());
+    }
+    let mut by_hosts: BTreeMap<Vec<&str>, Vec<u16>> = BTreeMap::new();
+    for (port, hosts) in by_port {
+        by_hosts.entry(hosts.into_iter().collect()).or_default().push(port);
+    }
+    let mut groups = Vec::with_capacity(by_hosts.len());
+    for (hosts, ports) in &by_hosts {
+        let ports = expr::any(ports.iter().map(|&p| expr::port(p)).collect());
+        let hosts = expr::any(hosts.iter().map(|h| expr::host(h)).collect::<expr::Result<Vec<_>>>()?);
+        groups.extend(expr::all(ports.into_iter().chain(hosts).collect()));
+    }
+    let binding = expr::any(groups).ok_or_else(|| expr::Unsupported("no listener to bind to".to_string()))?;
+    let all_hosts: BTreeSet<&str> = listeners.values().flatten().copied().collect();
+    let single_host = match (exact_host_len, all_hosts.len()) {
+        (1.., 1) => all_hosts.first().map(|h| h.to_string()),
+        _ => None,
+    };
+    Ok(Part {
+        exact_host_len,
+        wildcard_host_len,
+        binding,
+        plain: listeners.keys().any(|&(_, tls)| !tls),
+        tls: listeners.keys().any(|&(_, tls)| tls),
+        single_host,
+        port,
+    })
+}
+
+/// One match as expression terms with its precedence facts.
+#[derive(Clone, Debug)]
+pub(super) struct MatchTerms {
+    /// Path, method, headers, queries, in that order (the binding goes first).
+    pub terms: Vec<Term>,
+    pub path: PathPrecedence,
+    pub method: bool,
+    pub headers: u16,
+    pub queries: u16,
+    /// The `PathPrefix` value (for prefix redirects).
+    pub prefix: Option<String>,
+}
+
+/// Header matches: the first of equivalent (case-insensitive) names counts, later ones are
+/// ignored, as the spec demands.
+pub(super) fn header_terms<'a>(
+    headers: impl Iterator<Item = (&'a str, ValueMatch<'a>)>,
+    terms: &mut Vec<Term>,
+) -> expr::Result<u16> {
+    let mut seen: Vec<String> = Vec::new();
+    for (name, value) in headers {
+        let lower = name.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            continue;
+        }
+        seen.push(lower);
+        terms.push(expr::header(name, value)?);
+    }
+    Ok(fact(seen.len()))
+}
+
+fn method_name(method: &HttpRouteRulesMatchesMethod) -> &'static str {
+    match method {
+        HttpRouteRulesMatchesMethod::Get => "GET",
+        HttpRouteRulesMatchesMethod::Head => "HEAD",
+        HttpRouteRulesMatchesMethod::Post => "POST",
+        HttpRouteRulesMatchesMethod::Put => "PUT",
+        HttpRouteRulesMatchesMethod::Delete => "DELETE",
+        HttpRouteRulesMatchesMethod::Connect => "CONNECT",
+        HttpRouteRulesMatchesMethod::Options => "OPTIONS",
+        HttpRouteRulesMatchesMethod::Trace => "TRACE",
+        HttpRouteRulesMatchesMethod::Patch => "PATCH",
+    }
+}
+
+fn match_terms(m: &HttpRouteRulesMatches, capture_prefix: bool) -> expr::Result<MatchTerms> {
+    let mut terms = Vec::new();
+    let (kind, value) = match &m.path {
+        None => (HttpRouteRulesMatchesPathType::PathPrefix, "/"),
+        Some(p) => (
+            p.r#type.clone().unwrap_or(HttpRouteRulesMatchesPathType::PathPrefix),
+            p.value.as_deref().unwrap_or("/"),
+        ),
+    };
+    let mut prefix = None;
+    let path = match kind {
+        HttpRouteRulesMatchesPathType::Exact => {
+            terms.push(expr::path_exact(value)?);
+            PathPrecedence::Exact(fact(value.len()))
+        }
+        HttpRouteRulesMatchesPathType::PathPrefix => {
+            prefix = Some(value.to_string());
+            if capture_prefix {
+                terms.push(expr::path_prefix_capturing(value)?);
+            } else {
+                terms.extend(expr::path_prefix(value)?);
+            }
+            match expr::normalized_prefix(value) {
+                Some(p) => PathPrecedence::Prefix(fact(p.len())),
+                None => PathPrecedence::None,
+            }
+        }
+        HttpRouteRulesMatchesPathType::RegularExpression => {
+            terms.push(expr::path_regex(value)?);
+            PathPrecedence::Regex(fact(value.len()))
+        }
+    };
+    let method = m.method.as_ref().map(method_name);
+    if let Some(method) = method {
+        terms.push(expr::method(method)?);
+    }
+    let headers = header_terms(
+        m.headers.iter().flatten().map(|h| {
+            let value = match h.r#type {
+                Some(HttpRouteRulesMatchesHeadersType::RegularExpression) => ValueMatch::Regex(&h.value),
+                _ => ValueMatch::Exact(&h.value),
+            };
+            (h.name.as_str(), value)
+        }),
+        &mut terms,
+    )?;
+    let mut seen: BTreeSet<&str> = BTreeSet::new();
+    for q in m.query_params.iter().flatten() {
+        if !seen.insert(q.name.as_str()) {
+            continue;
+        }
+        let value = match q.r#type {
+            Some(HttpRouteRulesMatchesQueryParamsType::RegularExpression) => ValueMatch::Regex(&q.value),
+            _ => ValueMatch::Exact(&q.value),
+        };
+        terms.push(expr::query(&q.name, value)?);
+    }
+    Ok(MatchTerms {
+        terms,
+        path,
+        method: method.is_some(),
+        headers,
+        queries: fact(seen.len()),
+        prefix,
+    })
+}
+
+/// Everything a Kong route of one (rule, match, part) is made of.
+pub(super) struct KongRouteInput<'a> {
+    pub view: &'a RouteView,
+    /// `httproute` or `grpcroute`.
+    pub kind: &'a str,
+    pub rule: usize,
+    pub match_index: usize,
+    pub part_index: usize,
+    pub part: &'a Part,
+    pub protocols: Vec<String>,
+    pub terms: &'a MatchTerms,
+    pub plugins: Vec<kong::Plugin>,
+    pub service: Option<String>,
+    pub tags: &'a [String],
+}
+
+pub(super) fn kong_route(input: KongRouteInput<'_>) -> PendingRoute {
+    let KongRouteInput {
+        view,
+        kind,
+        rule,
+        match_index,
+        part_index,
+        part,
+        protocols,
+        terms,
+        mut plugins,
+        service,
+        tags,
+    } = input;
+    let mut all = Vec::with_capacity(terms.terms.len() + 1);
+    all.push(part.binding.clone());
+    all.extend(terms.terms.iter().cloned());
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    let key = &view.route.key;
+    PendingRoute {
+        service,
+        route: kong::Route {
+            name: format!("{kind}.{}.{}.{rule}.{match_index}.{part_index}", key.namespace, key.name),
+            protocols,
+            expression: expr::expression(&all),
+            priority: 0,
+            strip_path: Some(false),
+            preserve_host: Some(true),
+            https_redirect_status_code: None,
+            tags: tags.to_vec(),
+            plugins,
+        },
+        precedence: Precedence {
+            exact_host_len: part.exact_host_len,
+            wildcard_host_len: part.wildcard_host_len,
+            path: terms.path,
+            method: terms.method,
+            headers: terms.headers,
+            queries: terms.queries,
+            created: view.created,
+            route: view.route.clone(),
+            rule: u32::try_from(rule).unwrap_or(u32::MAX),
+            match_index: u32::try_from(match_index).unwrap_or(u32::MAX),
+        },
+    }
+}
+
+/// `ResolvedRefs` over all rules: the first failure's reason, every failure's message.
+pub(super) fn merge_resolved(into: &mut Verdict, verdict: Verdict) {
+    if verdict.ok {
+        return;
+    }
+    if into.ok {
+        *into = verdict;
+    } else {
+        into.message.push_str("; ");
+        into.message.push_str(&verdict.message);
+    }
+}
+
+/// Kong's largest timeout (`typedefs.timeout`: 0 to 2^31 − 2 ms).
+const MAX_TIMEOUT_MS: u64 = (1 << 31) - 2;
+
+fn timeouts(timeouts: Option<&HttpRouteRulesTimeouts>) -> Result<Option<ServiceTimeouts>, String> {
+    let Some(t) = timeouts else {
+        return Ok(None);
+    };
+    let Some(value) = t.backend_request.as_deref().or(t.request.as_deref()) else {
+        return Ok(None);
+    };
+    let duration: gateway_api::Duration = value.parse().map_err(|e| format!("timeout {value:?}: {e}"))?;
+    let ms = match duration.as_millis() {
+        0 => MAX_TIMEOUT_MS,
+        ms => u64::try_from(ms).unwrap_or(u64::MAX).min(MAX_TIMEOUT_MS),
+    };
+    Ok(Some(ServiceTimeouts {
+        connect: ms,
+        read: ms,
+        write: ms,
+    }))
+}
+
+/// The part a redirect plugin is written for.
+fn redirect_context<'a>(part: &'a Part, terms: &'a MatchTerms) -> RedirectContext<'a> {
+    RedirectContext {
+        listener_scheme: if part.tls { "https" } else { "http" },
+        listener_port: part.port.unwrap_or(if part.tls { 443 } else { 80 }),
+        host: part.single_host.as_deref(),
+        prefix: terms.prefix.as_deref(),
+    }
+}
+
+/// Parts, computed once per route and kind of split.
+struct Parts<'a> {
+    attachments: &'a [&'a Attachment],
+    shared: Option<expr::Result<Vec<Part>>>,
+    per_listener: Option<expr::Result<Vec<Part>>>,
+}
+
+impl<'a> Parts<'a> {
+    fn get(&mut self, per_listener: bool) -> Result<&[Part], String> {
+        let slot = if per_listener {
+            &mut self.per_listener
+        } else {
+            &mut self.shared
+        };
+        slot.get_or_insert_with(|| parts(self.attachments, per_listener))
+            .as_deref()
+            .map_err(|e| e.0.clone())
+    }
+}
 
 pub fn translate(
-    _view: &RouteView,
-    _route: &Arc<HttpRoute>,
-    _attachments: &[&Attachment],
-    _backends: &mut Backends<'_>,
+    view: &RouteView,
+    route: &Arc<HttpRoute>,
+    attachments: &[&Attachment],
+    backends: &mut Backends<'_>,
 ) -> RuleOutcome {
-    RuleOutcome::default()
+    let tags = super::tags::of(&view.tag_source());
+    let mut out = RuleOutcome::default();
+    let mut problems = Vec::new();
+    let mut parts = Parts {
+        attachments,
+        shared: None,
+        per_listener: None,
+    };
+    let default_rules;
+    let rules: &[HttpRouteRules] = match route.spec.rules.as_deref() {
+        Some(rules) => rules,
+        None => {
+            default_rules = [HttpRouteRules::default()];
+            &default_rules
+        }
+    };
+    for (index, rule) in rules.iter().enumerate() {
+        match translate_rule(view, index, rule, &mut parts, &tags, backends, &mut out.resolved_refs) {
+            Ok(routes) => out.routes.extend(routes),
+            Err(problem) => problems.push(format!("rule {index}: {problem}")),
+        }
+    }
+    report_dropped(&mut out, &problems);
+    out
+}
+
+fn translate_rule(
+    view: &RouteView,
+    index: usize,
+    rule: &HttpRouteRules,
+    parts: &mut Parts<'_>,
+    tags: &[String],
+    backends: &mut Backends<'_>,
+    resolved: &mut Verdict,
+) -> Result<Vec<PendingRoute>, String> {
+    let filters: RuleFilters = filters::http_rule(rule.filters.as_deref().unwrap_or_default(), tags)?;
+    let refs = rule.backend_refs.as_deref().unwrap_or_default();
+    if refs.iter().any(|r| r.filters.as_ref().is_some_and(|f| !f.is_empty())) {
+        return Err("filters on a backendRef are not supported; put them on the rule".to_string());
+    }
+    let default_match = [HttpRouteRulesMatches::default()];
+    let matches = rule.matches.as_deref().filter(|m| !m.is_empty()).unwrap_or(&default_match);
+    let capture = filters.captures_prefix;
+    let matches: Vec<MatchTerms> = matches
+        .iter()
+        .map(|m| match_terms(m, capture))
+        .collect::<expr::Result<_>>()
+        .map_err(|e| e.0)?;
+    if filters.replaces_prefix() && !(matches.len() == 1 && matches[0].prefix.is_some()) {
+        return Err("ReplacePrefixMatch needs exactly one PathPrefix match in the rule".to_string());
+    }
+    let timeouts = timeouts(rule.timeouts.as_ref())?;
+    let redirect = filters.redirect.as_ref();
+    let rule_parts = parts.get(redirect.is_some())?;
+    let service = if redirect.is_some() {
+        None
+    } else {
+        let refs: Vec<BackendRef> = refs.iter().map(|r| crate::backend_ref_of!(r)).collect();
+        let resolved_backends = backends.resolve(view, &refs, ServiceProtocol::Http);
+        merge_resolved(resolved, resolved_backends.resolved_refs);
+        match (resolved_backends.service, timeouts) {
+            (Some(service), Some(t)) => Some(backends.with_timeouts(&service, t)),
+            (service, _) => service,
+        }
+    };
+    let mut routes = Vec::with_capacity(matches.len() * rule_parts.len());
+    for (match_index, terms) in matches.iter().enumerate() {
+        for (part_index, part) in rule_parts.iter().enumerate() {
+            let mut plugins = filters.plugins.clone();
+            match redirect {
+                Some(r) => plugins.push(filters::redirect_plugin(r, redirect_context(part, terms), tags)),
+                None if service.is_none() => plugins.push(filters::no_backend(500, tags)),
+                None => {}
+            }
+            routes.push(kong_route(KongRouteInput {
+                view,
+                kind: "httproute",
+                rule: index,
+                match_index,
+                part_index,
+                part,
+                protocols: part.protocols("http", "https"),
+                terms,
+                plugins,
+                service: service.clone(),
+                tags,
+            }));
+        }
+    }
+    Ok(routes)
 }
