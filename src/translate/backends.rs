@@ -57,7 +57,10 @@ impl Backends<'_> {
         refs: &[super::routes::BackendRef],
         _protocol: ServiceProtocol,
     ) -> ResolvedBackends {
-        let ok = crate::plan::Verdict::ok(crate::api::conditions::reasons::RESOLVED_REFS, "All references are resolved");
+        let ok = crate::plan::Verdict::ok(
+            crate::api::conditions::reasons::RESOLVED_REFS,
+            "All references are resolved",
+        );
         match refs.first() {
             None => ResolvedBackends {
                 service: None,

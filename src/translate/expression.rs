@@ -48,10 +48,6 @@ pub type Result<T> = std::result::Result<T, Unsupported>;
 pub struct Term(String);
 
 impl Term {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-
     fn predicate(lhs: &str, op: &str, rhs: &str, what: &str) -> Result<Term> {
         let mut s = String::with_capacity(lhs.len() + op.len() + rhs.len() + 6);
         s.push_str(lhs);
@@ -326,13 +322,22 @@ mod tests {
             any(vec![t("a == 1"), t("(b == 2 && c == 3)")]),
             Some(t("(a == 1 || (b == 2 && c == 3))"))
         );
-        assert_eq!(expression(&[t("a == 1"), t("(b == 2 || c == 3)")]), "a == 1 && (b == 2 || c == 3)");
+        assert_eq!(
+            expression(&[t("a == 1"), t("(b == 2 || c == 3)")]),
+            "a == 1 && (b == 2 || c == 3)"
+        );
     }
 
     #[test]
     fn wildcard_hosts_are_suffix_matches_of_the_dot_and_never_the_apex() {
-        assert_eq!(host("*.Example.com").map(|t| t.0), Ok(r#"lower(http.host) =^ ".example.com""#.into()));
-        assert_eq!(host("a.example.com").map(|t| t.0), Ok(r#"lower(http.host) == "a.example.com""#.into()));
+        assert_eq!(
+            host("*.Example.com").map(|t| t.0),
+            Ok(r#"lower(http.host) =^ ".example.com""#.into())
+        );
+        assert_eq!(
+            host("a.example.com").map(|t| t.0),
+            Ok(r#"lower(http.host) == "a.example.com""#.into())
+        );
     }
 
     #[test]
@@ -351,7 +356,11 @@ mod tests {
             ("a_b", Ok("http.headers.a_b".to_string())),
         ];
         for (name, expected) in cases {
-            assert_eq!(header_field(name).map_err(|_| ()), expected.map_err(|_: ()| ()), "{name}");
+            assert_eq!(
+                header_field(name).map_err(|_| ()),
+                expected.map_err(|_: ()| ()),
+                "{name}"
+            );
         }
         for odd in ["x.y", "x!y", "x~y", "x'y", "x|y", "", "é"] {
             assert!(header_field(odd).is_err(), "{odd:?} must be refused");

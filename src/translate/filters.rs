@@ -64,7 +64,11 @@ impl RuleFilters {
     /// Whether a path modifier replaces the matched prefix (the rule then needs exactly one
     /// `PathPrefix` match).
     pub fn replaces_prefix(&self) -> bool {
-        self.captures_prefix || matches!(self.redirect.as_ref().and_then(|r| r.path.as_ref()), Some(PathModifier::Prefix(_)))
+        self.captures_prefix
+            || matches!(
+                self.redirect.as_ref().and_then(|r| r.path.as_ref()),
+                Some(PathModifier::Prefix(_))
+            )
     }
 }
 
@@ -79,8 +83,18 @@ struct HeaderEdits<'a> {
 macro_rules! header_edits {
     ($m:expr) => {
         HeaderEdits {
-            set: $m.set.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str())).collect(),
-            add: $m.add.iter().flatten().map(|h| (h.name.as_str(), h.value.as_str())).collect(),
+            set: $m
+                .set
+                .iter()
+                .flatten()
+                .map(|h| (h.name.as_str(), h.value.as_str()))
+                .collect(),
+            add: $m
+                .add
+                .iter()
+                .flatten()
+                .map(|h| (h.name.as_str(), h.value.as_str()))
+                .collect(),
             remove: $m.remove.iter().flatten().map(String::as_str).collect(),
         }
     };
@@ -98,7 +112,11 @@ struct RequestTransformer {
 
 impl RequestTransformer {
     fn is_empty(&self) -> bool {
-        self.remove.is_empty() && self.replace.is_empty() && self.add.is_empty() && self.append.is_empty() && self.uri.is_none()
+        self.remove.is_empty()
+            && self.replace.is_empty()
+            && self.add.is_empty()
+            && self.append.is_empty()
+            && self.uri.is_none()
     }
 
     fn edits(&mut self, edits: &HeaderEdits<'_>) -> Result<(), Problem> {
@@ -133,7 +151,11 @@ impl RequestTransformer {
 
 /// Kong's `validate_header_name`.
 fn check_request_header_name(name: &str) -> Result<(), Problem> {
-    if !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_') {
+    if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
         Ok(())
     } else {
         Err(format!(
@@ -159,7 +181,9 @@ fn request_header_entry(name: &str, value: &str) -> Result<String, Problem> {
 
 fn response_header_entry(name: &str, value: &str) -> Result<String, Problem> {
     if name.is_empty() || name.contains(':') {
-        return Err(format!("header name {name:?} cannot be written for response-transformer"));
+        return Err(format!(
+            "header name {name:?} cannot be written for response-transformer"
+        ));
     }
     check_header_value(name, value)?;
     if value.starts_with(':') {
@@ -251,11 +275,17 @@ pub fn http_rule(filters: &[HttpFilter], tags: &[String]) -> Result<RuleFilters,
     for filter in filters {
         match filter.r#type {
             T::RequestHeaderModifier => {
-                let m = filter.request_header_modifier.as_ref().ok_or_else(|| missing("RequestHeaderModifier"))?;
+                let m = filter
+                    .request_header_modifier
+                    .as_ref()
+                    .ok_or_else(|| missing("RequestHeaderModifier"))?;
                 request.edits(&header_edits!(m))?;
             }
             T::ResponseHeaderModifier => {
-                let m = filter.response_header_modifier.as_ref().ok_or_else(|| missing("ResponseHeaderModifier"))?;
+                let m = filter
+                    .response_header_modifier
+                    .as_ref()
+                    .ok_or_else(|| missing("ResponseHeaderModifier"))?;
                 response = Some(response_transformer(&header_edits!(m))?);
             }
             T::UrlRewrite => {
@@ -267,13 +297,18 @@ pub fn http_rule(filters: &[HttpFilter], tags: &[String]) -> Result<RuleFilters,
                 if let Some(path) = &rewrite.path {
                     match path.r#type {
                         P::ReplaceFullPath => {
-                            let full = path.replace_full_path.as_deref().ok_or_else(|| missing("URLRewrite ReplaceFullPath"))?;
+                            let full = path
+                                .replace_full_path
+                                .as_deref()
+                                .ok_or_else(|| missing("URLRewrite ReplaceFullPath"))?;
                             check_path(full)?;
                             request.uri = Some(template_literal(full));
                         }
                         P::ReplacePrefixMatch => {
-                            let prefix =
-                                path.replace_prefix_match.as_deref().ok_or_else(|| missing("URLRewrite ReplacePrefixMatch"))?;
+                            let prefix = path
+                                .replace_prefix_match
+                                .as_deref()
+                                .ok_or_else(|| missing("URLRewrite ReplacePrefixMatch"))?;
                             check_path(prefix)?;
                             request.uri = Some(prefix_rewrite_template(prefix));
                             out.captures_prefix = true;
@@ -284,15 +319,22 @@ pub fn http_rule(filters: &[HttpFilter], tags: &[String]) -> Result<RuleFilters,
             T::RequestRedirect => {
                 use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectPathType as P;
                 use gateway_api::httproutes::HttpRouteRulesFiltersRequestRedirectScheme as S;
-                let r = filter.request_redirect.as_ref().ok_or_else(|| missing("RequestRedirect"))?;
+                let r = filter
+                    .request_redirect
+                    .as_ref()
+                    .ok_or_else(|| missing("RequestRedirect"))?;
                 let path = match &r.path {
                     None => None,
                     Some(p) => Some(match p.r#type {
-                        P::ReplaceFullPath => {
-                            PathModifier::Full(p.replace_full_path.clone().ok_or_else(|| missing("RequestRedirect ReplaceFullPath"))?)
-                        }
+                        P::ReplaceFullPath => PathModifier::Full(
+                            p.replace_full_path
+                                .clone()
+                                .ok_or_else(|| missing("RequestRedirect ReplaceFullPath"))?,
+                        ),
                         P::ReplacePrefixMatch => PathModifier::Prefix(
-                            p.replace_prefix_match.clone().ok_or_else(|| missing("RequestRedirect ReplacePrefixMatch"))?,
+                            p.replace_prefix_match
+                                .clone()
+                                .ok_or_else(|| missing("RequestRedirect ReplacePrefixMatch"))?,
                         ),
                     }),
                 };
@@ -306,10 +348,17 @@ pub fn http_rule(filters: &[HttpFilter], tags: &[String]) -> Result<RuleFilters,
                     .ok_or_else(|| format!("RequestRedirect status code {status} is not a redirect status"))?;
                 let port = match r.port {
                     None => None,
-                    Some(p) => Some(u16::try_from(p).ok().filter(|&p| p > 0).ok_or_else(|| format!("RequestRedirect port {p}"))?),
+                    Some(p) => Some(
+                        u16::try_from(p)
+                            .ok()
+                            .filter(|&p| p > 0)
+                            .ok_or_else(|| format!("RequestRedirect port {p}"))?,
+                    ),
                 };
                 if let Some(hostname) = &r.hostname
-                    && !hostname.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
+                    && !hostname
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
                 {
                     return Err(format!("RequestRedirect hostname {hostname:?}"));
                 }
@@ -360,11 +409,17 @@ pub fn grpc_rule(filters: &[GrpcFilter], tags: &[String]) -> Result<RuleFilters,
     for filter in filters {
         match filter.r#type {
             T::RequestHeaderModifier => {
-                let m = filter.request_header_modifier.as_ref().ok_or_else(|| missing("RequestHeaderModifier"))?;
+                let m = filter
+                    .request_header_modifier
+                    .as_ref()
+                    .ok_or_else(|| missing("RequestHeaderModifier"))?;
                 request.edits(&header_edits!(m))?;
             }
             T::ResponseHeaderModifier => {
-                let m = filter.response_header_modifier.as_ref().ok_or_else(|| missing("ResponseHeaderModifier"))?;
+                let m = filter
+                    .response_header_modifier
+                    .as_ref()
+                    .ok_or_else(|| missing("ResponseHeaderModifier"))?;
                 response = Some(response_transformer(&header_edits!(m))?);
             }
             T::RequestMirror => return Err("RequestMirror filter: Kong 3.9 OSS cannot mirror requests".to_string()),
@@ -420,7 +475,9 @@ pub fn cors(
         origins.iter().map(|o| cors_origin(o)).collect::<Result<_, _>>()?
     };
     config.insert("origins".to_string(), json!(origins));
-    const KONG_METHODS: [&str; 9] = ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS", "TRACE", "CONNECT"];
+    const KONG_METHODS: [&str; 9] = [
+        "GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS", "TRACE", "CONNECT",
+    ];
     if methods.is_empty() {
         config.insert("methods".to_string(), json!(["GET", "HEAD", "POST"]));
     } else if !methods.iter().any(|m| m == "*") {
@@ -451,7 +508,10 @@ fn cors_origin(origin: &str) -> Result<String, Problem> {
         return Err(format!("CORS origin {origin:?} has a control character"));
     }
     // Kong treats anything beyond these characters as a regular expression.
-    if origin.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'/' | b'-')) {
+    if origin
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b':' | b'/' | b'-'))
+    {
         return Ok(origin.to_string());
     }
     let mut regex = String::with_capacity(origin.len() + 24);
@@ -572,7 +632,12 @@ fn lua_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for b in text.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'-' | b'_' | b'~' | b':' | b'@' | b'%' | b'+' | b',' | b'=') {
+        if b.is_ascii_alphanumeric()
+            || matches!(
+                b,
+                b'/' | b'.' | b'-' | b'_' | b'~' | b':' | b'@' | b'%' | b'+' | b',' | b'='
+            )
+        {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("\\{b:03}"));
@@ -639,8 +704,14 @@ mod tests {
 "#,
         )
         .expect("supported");
-        assert_eq!(config(&f, "response-transformer")["replace"]["headers"], json!(["Cache-Control:no-store"]));
-        assert_eq!(config(&f, "response-transformer")["add"]["headers"], json!(["Cache-Control:no-store"]));
+        assert_eq!(
+            config(&f, "response-transformer")["replace"]["headers"],
+            json!(["Cache-Control:no-store"])
+        );
+        assert_eq!(
+            config(&f, "response-transformer")["add"]["headers"],
+            json!(["Cache-Control:no-store"])
+        );
     }
 
     #[test]
@@ -689,14 +760,16 @@ mod tests {
             prefix_rewrite_template("/"),
             r#"$(uri_captures.kongress_rest ~= "" and uri_captures.kongress_rest or "/")"#
         );
-        let f = rule("- type: URLRewrite\n  urlRewrite:\n    path: {type: ReplacePrefixMatch, replacePrefixMatch: /xyz}")
-            .expect("supported");
+        let f =
+            rule("- type: URLRewrite\n  urlRewrite:\n    path: {type: ReplacePrefixMatch, replacePrefixMatch: /xyz}")
+                .expect("supported");
         assert!(f.captures_prefix && f.replaces_prefix());
     }
 
     #[test]
     fn a_redirect_with_a_known_host_uses_the_redirect_plugin() {
-        let f = rule("- type: RequestRedirect\n  requestRedirect: {scheme: https, statusCode: 301}").expect("supported");
+        let f =
+            rule("- type: RequestRedirect\n  requestRedirect: {scheme: https, statusCode: 301}").expect("supported");
         let r = f.redirect.as_ref().expect("redirect");
         let p = redirect_plugin(
             r,
@@ -770,8 +843,14 @@ mod tests {
         );
         assert_eq!(p.name, "pre-function");
         let lua = p.config["access"][0].as_str().expect("lua");
-        assert!(lua.contains(r#"local path = "/new" .. string.sub(kong.request.get_path(), 5)"#), "{lua}");
-        assert!(lua.contains(r#"local location = "https://" .. kong.request.get_host() .. "" .. path"#), "{lua}");
+        assert!(
+            lua.contains(r#"local path = "/new" .. string.sub(kong.request.get_path(), 5)"#),
+            "{lua}"
+        );
+        assert!(
+            lua.contains(r#"local location = "https://" .. kong.request.get_host() .. "" .. path"#),
+            "{lua}"
+        );
         assert!(lua.contains("kong.response.exit(302"), "{lua}");
         assert!(lua.contains("get_raw_query"), "{lua}");
     }
@@ -805,7 +884,9 @@ mod tests {
         let none = cors(&[], &[], &[], &[], false, 5).expect("supported");
         assert_eq!(none["origins"], json!(["(?!)"]));
         assert_eq!(none["methods"], json!(["GET", "HEAD", "POST"]));
-        assert_eq!(cors(&["*".into()], &[], &[], &[], false, 5).expect("ok")["origins"], json!(["*"]));
+        assert_eq!(
+            cors(&["*".into()], &[], &[], &[], false, 5).expect("ok")["origins"],
+            json!(["*"])
+        );
     }
-
 }

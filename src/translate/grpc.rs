@@ -16,7 +16,9 @@
 
 use std::sync::Arc;
 
-use gateway_api::grpcroutes::{GrpcRouteRules, GrpcRouteRulesMatches, GrpcRouteRulesMatchesHeadersType, GrpcRouteRulesMatchesMethodType};
+use gateway_api::grpcroutes::{
+    GrpcRouteRules, GrpcRouteRulesMatches, GrpcRouteRulesMatchesHeadersType, GrpcRouteRulesMatchesMethodType,
+};
 
 use super::RuleOutcome;
 use super::attach::Attachment;
@@ -122,8 +124,16 @@ fn translate_rule(
         return Err("filters on a backendRef are not supported; put them on the rule".to_string());
     }
     let default_match = [GrpcRouteRulesMatches::default()];
-    let matches = rule.matches.as_deref().filter(|m| !m.is_empty()).unwrap_or(&default_match);
-    let matches: Vec<MatchTerms> = matches.iter().map(match_terms).collect::<expr::Result<_>>().map_err(|e| e.0)?;
+    let matches = rule
+        .matches
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .unwrap_or(&default_match);
+    let matches: Vec<MatchTerms> = matches
+        .iter()
+        .map(match_terms)
+        .collect::<expr::Result<_>>()
+        .map_err(|e| e.0)?;
     let refs: Vec<BackendRef> = refs.iter().map(|r| crate::backend_ref_of!(r)).collect();
     let resolved_backends = backends.resolve(view, &refs, ServiceProtocol::Grpc);
     merge_resolved(resolved, resolved_backends.resolved_refs);
@@ -151,4 +161,65 @@ fn translate_rule(
         }
     }
     Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::router_tests::{listener, translate_grpc};
+    use crate::plan::ListenerProtocol;
+
+    #[test]
+    fn grpc_routes_are_named_by_kind_and_answer_unavailable_without_a_backend() {
+        let outcome = translate_grpc(
+            r#"
+metadata: {name: svc, namespace: default}
+spec:
+  rules:
+  - matches: [{method: {service: pkg.Svc, method: Get}, headers: [{name: x-a, value: "1"}]}]
+    backendRefs: [{name: missing, port: 80}]
+"#,
+            &[listener("grpcs", 443, ListenerProtocol::Https, &[])],
+        );
+        let route = &outcome.routes[0];
+        assert_eq!(route.route.name, "grpcroute.default.svc.0.0.0");
+        assert_eq!(route.route.protocols, ["grpcs"]);
+        assert_eq!(
+            route.route.expression,
+            r#"net.dst.port == 443 && http.path == "/pkg.Svc/Get" && http.headers.x_a == "1""#
+        );
+        assert_eq!(route.route.plugins[0].name, "request-termination");
+        assert_eq!(route.route.plugins[0].config["status_code"], 503);
+        assert_eq!(route.precedence.headers, 1);
+    }
+
+    #[test]
+    fn a_grpc_rule_without_matches_matches_every_call() {
+        let outcome = translate_grpc(
+            "metadata: {name: all, namespace: default}\nspec:\n  rules:\n  - backendRefs: [{name: echo, port: 80}]",
+            &[listener("h2c", 80, ListenerProtocol::Http, &[])],
+        );
+        assert_eq!(outcome.routes[0].route.expression, "net.dst.port == 80");
+        assert_eq!(outcome.routes[0].route.protocols, ["grpc"]);
+    }
+
+    #[test]
+    fn grpc_request_mirror_is_reported() {
+        let outcome = translate_grpc(
+            r#"
+metadata: {name: m, namespace: default}
+spec:
+  rules:
+  - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: echo, port: 80}}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[listener("h2c", 80, ListenerProtocol::Http, &[])],
+        );
+        assert!(
+            outcome
+                .accepted_problem
+                .expect("refused")
+                .message
+                .contains("RequestMirror")
+        );
+    }
 }

@@ -75,6 +75,12 @@ impl Part {
 /// Hostname class: (non-wildcard length, wildcard length); `(0, 0)` is any hostname.
 type Class = (u16, u16);
 
+/// A listener as far as a binding cares: (port, TLS?).
+type Listener = (u16, bool);
+
+/// Hostnames per listener; an empty set is any hostname.
+type HostsByListener<'a> = BTreeMap<Listener, BTreeSet<&'a str>>;
+
 fn class_of(hostname: &str) -> Class {
     if hostname.starts_with("*.") {
         (0, fact(hostname.len()))
@@ -88,7 +94,7 @@ fn class_of(hostname: &str) -> Class {
 /// Attachments to listeners that are not HTTP or HTTPS are not HTTP routing and are skipped.
 pub(super) fn parts(attachments: &[&Attachment], per_listener: bool) -> expr::Result<Vec<Part>> {
     // class → (port, tls) → hostnames (empty: any).
-    let mut classes: BTreeMap<std::cmp::Reverse<Class>, BTreeMap<(u16, bool), BTreeSet<&str>>> = BTreeMap::new();
+    let mut classes: BTreeMap<std::cmp::Reverse<Class>, HostsByListener<'_>> = BTreeMap::new();
     for attachment in attachments {
         let tls = match attachment.protocol {
             ListenerProtocol::Http => false,
@@ -133,7 +139,7 @@ pub(super) fn parts(attachments: &[&Attachment], per_listener: bool) -> expr::Re
 fn part(
     exact_host_len: u16,
     wildcard_host_len: u16,
-    listeners: &BTreeMap<(u16, bool), BTreeSet<&str>>,
+    listeners: &HostsByListener<'_>,
     port: Option<u16>,
 ) -> expr::Result<Part> {
     // Ports first (an HTTP and an HTTPS listener never share one, but two listeners with
@@ -319,7 +325,10 @@ pub(super) fn kong_route(input: KongRouteInput<'_>) -> PendingRoute {
     PendingRoute {
         service,
         route: kong::Route {
-            name: format!("{kind}.{}.{}.{rule}.{match_index}.{part_index}", key.namespace, key.name),
+            name: format!(
+                "{kind}.{}.{}.{rule}.{match_index}.{part_index}",
+                key.namespace, key.name
+            ),
             protocols,
             expression: expr::expression(&all),
             priority: 0,
@@ -456,7 +465,11 @@ fn translate_rule(
         return Err("filters on a backendRef are not supported; put them on the rule".to_string());
     }
     let default_match = [HttpRouteRulesMatches::default()];
-    let matches = rule.matches.as_deref().filter(|m| !m.is_empty()).unwrap_or(&default_match);
+    let matches = rule
+        .matches
+        .as_deref()
+        .filter(|m| !m.is_empty())
+        .unwrap_or(&default_match);
     let capture = filters.captures_prefix;
     let matches: Vec<MatchTerms> = matches
         .iter()
@@ -505,4 +518,303 @@ fn translate_rule(
         }
     }
     Ok(routes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::router_tests::{http80, listener, translate_http};
+    use super::*;
+    use crate::api::conditions::reasons;
+
+    fn names(outcome: &RuleOutcome) -> Vec<&str> {
+        outcome.routes.iter().map(|r| r.route.name.as_str()).collect()
+    }
+
+    fn plugin_names(route: &PendingRoute) -> Vec<&str> {
+        route.route.plugins.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    #[test]
+    fn kong_routes_keep_the_client_path_and_host_and_carry_the_route_tags() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: shop, namespace: web}
+spec:
+  rules:
+  - matches: [{path: {value: /cart}}, {path: {type: Exact, value: /}}]
+    backendRefs: [{name: echo, namespace: default, port: 80}]
+"#,
+            &[http80()],
+        );
+        assert_eq!(
+            names(&outcome),
+            ["httproute.web.shop.0.0.0", "httproute.web.shop.0.1.0"]
+        );
+        for pending in &outcome.routes {
+            let route = &pending.route;
+            assert_eq!(route.strip_path, Some(false));
+            assert_eq!(route.preserve_host, Some(true));
+            assert_eq!(route.protocols, ["http"]);
+            assert_eq!(
+                route.tags,
+                [
+                    "k8s-name:shop",
+                    "k8s-namespace:web",
+                    "k8s-kind:HTTPRoute",
+                    "k8s-group:gateway.networking.k8s.io",
+                    "k8s-version:v1"
+                ]
+            );
+            assert!(pending.service.is_some());
+            assert!(route.plugins.is_empty());
+        }
+        assert_eq!(
+            outcome.routes[0].route.expression,
+            r#"net.dst.port == 80 && (http.path == "/cart" || http.path ^= "/cart/")"#
+        );
+        assert!(outcome.resolved_refs.ok);
+    }
+
+    #[test]
+    fn a_route_without_rules_is_one_catch_all_rule_without_backends_answering_500() {
+        let outcome = translate_http("metadata: {name: bare, namespace: default}\nspec: {}", &[http80()]);
+        assert_eq!(names(&outcome), ["httproute.default.bare.0.0.0"]);
+        let route = &outcome.routes[0];
+        assert_eq!(route.service, None);
+        assert_eq!(route.route.expression, "net.dst.port == 80");
+        assert_eq!(plugin_names(route), ["request-termination"]);
+        assert_eq!(route.route.plugins[0].config["status_code"], 500);
+    }
+
+    #[test]
+    fn a_rule_whose_backends_do_not_resolve_answers_500_and_reports_resolved_refs() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - backendRefs: [{name: missing, port: 80}]
+  - matches: [{path: {value: /ok}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        assert!(!outcome.resolved_refs.ok);
+        assert_eq!(outcome.resolved_refs.reason, "BackendNotFound");
+        assert_eq!(plugin_names(&outcome.routes[0]), ["request-termination"]);
+        assert!(outcome.routes[1].service.is_some());
+        assert!(outcome.routes[1].route.plugins.is_empty());
+    }
+
+    #[test]
+    fn an_unsupported_filter_drops_only_its_rule_and_marks_the_route_partially_invalid() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - matches: [{path: {value: /kept}}]
+    backendRefs: [{name: echo, port: 80}]
+  - matches: [{path: {value: /mirrored}}]
+    filters: [{type: RequestMirror, requestMirror: {backendRef: {name: other, port: 8080}}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        assert_eq!(names(&outcome), ["httproute.default.r.0.0.0"]);
+        let message = outcome.partially_invalid.as_deref().expect("partially invalid");
+        assert!(
+            message.contains("rule 1") && message.contains("RequestMirror"),
+            "{message}"
+        );
+        assert!(outcome.accepted_problem.is_none());
+    }
+
+    #[test]
+    fn a_route_none_of_whose_rules_can_be_served_is_not_accepted() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - matches: [{headers: [{name: "x.odd", value: a}]}]
+    backendRefs: [{name: echo, port: 80}]
+  - matches: [{path: {type: RegularExpression, value: "/(unclosed"}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        assert!(outcome.routes.is_empty());
+        assert!(outcome.partially_invalid.is_none());
+        let problem = outcome.accepted_problem.expect("not accepted");
+        assert!(!problem.ok);
+        assert_eq!(problem.reason, reasons::UNSUPPORTED_VALUE);
+        assert!(
+            problem.message.contains("rule 0") && problem.message.contains("x.odd"),
+            "{}",
+            problem.message
+        );
+        assert!(
+            problem.message.contains("rule 1") && problem.message.contains("regex"),
+            "{}",
+            problem.message
+        );
+    }
+
+    #[test]
+    fn filters_become_plugins_on_every_kong_route_of_their_rule() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  hostnames: [a.example.com, "*.example.com"]
+  rules:
+  - matches: [{path: {value: /a}}, {path: {value: /b}}]
+    filters:
+    - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-a, value: "1"}]}}
+    - {type: ResponseHeaderModifier, responseHeaderModifier: {remove: [server]}}
+    - {type: CORS, cors: {allowOrigins: ["*"]}}
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[listener(
+                "http",
+                80,
+                ListenerProtocol::Http,
+                &["a.example.com", "*.example.com"],
+            )],
+        );
+        assert_eq!(outcome.routes.len(), 4, "2 matches × 2 hostname classes");
+        for route in &outcome.routes {
+            assert_eq!(
+                plugin_names(route),
+                ["cors", "request-transformer", "response-transformer"]
+            );
+            assert!(route.route.plugins.iter().all(|p| p.tags == route.route.tags));
+        }
+    }
+
+    #[test]
+    fn a_redirect_rule_has_no_service_and_one_kong_route_per_listener() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - filters: [{type: RequestRedirect, requestRedirect: {hostname: www.example.com, statusCode: 301}}]
+"#,
+            &[http80(), listener("alt", 8080, ListenerProtocol::Http, &[])],
+        );
+        assert_eq!(outcome.routes.len(), 2);
+        let locations: Vec<&serde_json::Value> = outcome
+            .routes
+            .iter()
+            .map(|r| {
+                assert_eq!(r.service, None);
+                assert_eq!(plugin_names(r), ["redirect"]);
+                &r.route.plugins[0].config["location"]
+            })
+            .collect();
+        assert_eq!(locations, ["http://www.example.com/", "http://www.example.com:8080/"]);
+        assert_eq!(outcome.routes[0].route.expression, "net.dst.port == 80");
+        assert_eq!(outcome.routes[1].route.expression, "net.dst.port == 8080");
+    }
+
+    #[test]
+    fn replace_prefix_match_needs_a_path_prefix_match() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - matches: [{path: {type: Exact, value: /a}}]
+    filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /b}}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        assert!(
+            outcome
+                .accepted_problem
+                .expect("refused")
+                .message
+                .contains("PathPrefix")
+        );
+    }
+
+    #[test]
+    fn a_prefix_rewrite_matches_through_a_capturing_regex() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - matches: [{path: {value: /api/v1}}]
+    filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /}}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        let route = &outcome.routes[0];
+        assert_eq!(
+            route.route.expression,
+            r#"net.dst.port == 80 && http.path ~ "^/api/v1(?P<kongress_rest>(?:/.*)?)$""#
+        );
+        assert_eq!(route.precedence.path, PathPrecedence::Prefix(7));
+    }
+
+    #[test]
+    fn timeouts_move_the_rule_to_a_service_with_those_timeouts() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - matches: [{path: {value: /slow}}]
+    timeouts: {request: 30s, backendRequest: 10s}
+    backendRefs: [{name: echo, port: 80}]
+  - matches: [{path: {value: /fast}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        assert_ne!(outcome.routes[0].service, outcome.routes[1].service);
+        assert_eq!(
+            timeouts(Some(&HttpRouteRulesTimeouts {
+                request: Some("1m".into()),
+                backend_request: None
+            })),
+            Ok(Some(ServiceTimeouts {
+                connect: 60_000,
+                read: 60_000,
+                write: 60_000
+            }))
+        );
+        let unlimited = timeouts(Some(&HttpRouteRulesTimeouts {
+            request: Some("0s".into()),
+            backend_request: None,
+        }));
+        assert_eq!(unlimited.map(|t| t.map(|t| t.read)), Ok(Some(MAX_TIMEOUT_MS)));
+    }
+
+    #[test]
+    fn duplicate_header_and_query_names_count_once_first_wins() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - matches:
+    - headers: [{name: X-A, value: "1"}, {name: x-a, value: "2"}]
+      queryParams: [{name: q, value: "1"}, {name: q, value: "2"}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        let route = &outcome.routes[0];
+        assert_eq!((route.precedence.headers, route.precedence.queries), (1, 1));
+        assert_eq!(
+            route.route.expression,
+            r#"net.dst.port == 80 && http.headers.x_a == "1" && any(http.queries.q) == "1""#
+        );
+    }
 }

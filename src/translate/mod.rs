@@ -19,6 +19,8 @@ mod hostnames;
 mod http;
 pub mod kong;
 mod priority;
+#[cfg(test)]
+mod router_tests;
 pub mod routes;
 mod stream;
 pub mod tags;

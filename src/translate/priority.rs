@@ -85,30 +85,27 @@ pub struct Precedence {
 }
 
 impl Precedence {
-    /// Best first: `Less` means `self` takes precedence over `other`.
+    /// Best first: `Less` means `self` takes precedence over `other` (the order [`assign`]
+    /// implements with precomputed keys).
+    #[cfg(test)]
     pub fn precedes(&self, other: &Self) -> Ordering {
-        let specificity = |p: &Self| {
-            (
-                p.exact_host_len,
-                p.wildcard_host_len,
-                p.path,
-                p.method,
-                p.headers,
-                p.queries,
-            )
-        };
         specificity(other)
             .cmp(&specificity(self))
-            .then_with(|| match (&self.created, &other.created) {
-                (Some(a), Some(b)) => a.cmp(b),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
-            })
-            .then_with(|| self.route.key.cmp(&other.route.key))
-            .then_with(|| self.route.kind.cmp(&other.route.kind))
+            .then_with(|| self.source_order(other))
             .then_with(|| self.rule.cmp(&other.rule))
             .then_with(|| self.match_index.cmp(&other.match_index))
+    }
+
+    /// Criteria 7–8: the older route, then `namespace/name`, then the kind.
+    fn source_order(&self, other: &Self) -> Ordering {
+        match (&self.created, &other.created) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+        .then_with(|| self.route.key.cmp(&other.route.key))
+        .then_with(|| self.route.kind.cmp(&other.route.kind))
     }
 }
 
@@ -126,15 +123,55 @@ pub struct PendingRoute {
     pub precedence: Precedence,
 }
 
+/// Criteria 1–6 as one integer, larger = more specific (an in-memory sort key, not the
+/// priority: each fact keeps its full width).
+fn specificity(p: &Precedence) -> u128 {
+    let (kind, first, second) = match p.path {
+        PathPrecedence::None => (0u128, 0u16, 0u16),
+        PathPrecedence::Regex(n) => (1, n, 0),
+        PathPrecedence::Prefix(n) => (2, n, 0),
+        PathPrecedence::Exact(n) => (3, n, 0),
+        PathPrecedence::Grpc { service, method } => (4, service, method),
+    };
+    (u128::from(p.exact_host_len) << 112)
+        | (u128::from(p.wildcard_host_len) << 96)
+        | (kind << 88)
+        | (u128::from(first) << 72)
+        | (u128::from(second) << 56)
+        | (u128::from(p.method) << 48)
+        | (u128::from(p.headers) << 32)
+        | (u128::from(p.queries) << 16)
+}
+
 /// Sets `priority` on every route so that Kong picks what Gateway API's precedence demands.
 pub fn assign(routes: &mut [PendingRoute]) {
-    let mut order: Vec<usize> = (0..routes.len()).collect();
-    order.sort_unstable_by(|&a, &b| {
-        let (a, b) = (&routes[a], &routes[b]);
-        a.precedence
-            .precedes(&b.precedence)
-            .then_with(|| a.route.name.cmp(&b.route.name))
+    // The order of the Kubernetes routes themselves (age, then namespace/name, then kind),
+    // computed once per route rather than compared again for each of its Kong routes.
+    let mut sources: Vec<&Precedence> = routes.iter().map(|r| &r.precedence).collect();
+    sources.sort_unstable_by(|a, b| a.source_order(b));
+    sources.dedup_by(|a, b| a.source_order(b) == Ordering::Equal);
+    let source_rank: std::collections::HashMap<(Option<Timestamp>, &RouteRef), u32> = sources
+        .iter()
+        .enumerate()
+        .map(|(i, p)| ((p.created, &p.route), u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    let mut order: Vec<(std::cmp::Reverse<u128>, u32, u32, u32, usize)> = routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let p = &r.precedence;
+            let source = source_rank.get(&(p.created, &p.route)).copied().unwrap_or(u32::MAX);
+            (std::cmp::Reverse(specificity(p)), source, p.rule, p.match_index, i)
+        })
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+            .then_with(|| routes[a.4].route.name.cmp(&routes[b.4].route.name))
     });
+    let order: Vec<usize> = order.into_iter().map(|k| k.4).collect();
     let count = u64::try_from(order.len()).unwrap_or(u64::MAX);
     for (position, index) in order.into_iter().enumerate() {
         let position = u64::try_from(position).unwrap_or(u64::MAX);
@@ -186,7 +223,7 @@ mod tests {
     /// Assigns priorities and returns the names best first.
     fn ranked(mut routes: Vec<PendingRoute>) -> Vec<String> {
         assign(&mut routes);
-        routes.sort_by(|a, b| b.route.priority.cmp(&a.route.priority));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.route.priority));
         routes.into_iter().map(|r| r.route.name).collect()
     }
 
@@ -194,23 +231,123 @@ mod tests {
     fn each_criterion_outranks_everything_after_it() {
         // Listed best first; each one wins on exactly the criterion its name says.
         let steps: Vec<(&str, Precedence)> = vec![
-            ("exact-host", Precedence { exact_host_len: 5, ..facts("z/z") }),
-            ("longer-wildcard", Precedence { wildcard_host_len: 9, path: PathPrecedence::Exact(900), ..facts("z/z") }),
-            ("wildcard", Precedence { wildcard_host_len: 7, path: PathPrecedence::Exact(900), ..facts("z/z") }),
-            ("exact-path", Precedence { path: PathPrecedence::Exact(1), headers: 0, ..facts("z/z") }),
-            ("longer-prefix", Precedence { path: PathPrecedence::Prefix(5), ..facts("z/z") }),
-            ("prefix", Precedence { path: PathPrecedence::Prefix(2), method: true, headers: 16, ..facts("z/z") }),
-            ("regex", Precedence { path: PathPrecedence::Regex(900), method: true, ..facts("z/z") }),
-            ("method", Precedence { method: true, ..facts("z/z") }),
-            ("headers", Precedence { headers: 2, ..facts("z/z") }),
-            ("header", Precedence { headers: 1, queries: 16, ..facts("z/z") }),
-            ("queries", Precedence { queries: 1, created: ts("2030-01-01T00:00:00Z"), ..facts("z/z") }),
-            ("older", Precedence { created: ts("2020-01-01T00:00:00Z"), ..facts("z/z") }),
-            ("newer", Precedence { created: ts("2021-01-01T00:00:00Z"), ..facts("z/z") }),
+            (
+                "exact-host",
+                Precedence {
+                    exact_host_len: 5,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "longer-wildcard",
+                Precedence {
+                    wildcard_host_len: 9,
+                    path: PathPrecedence::Exact(900),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "wildcard",
+                Precedence {
+                    wildcard_host_len: 7,
+                    path: PathPrecedence::Exact(900),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "exact-path",
+                Precedence {
+                    path: PathPrecedence::Exact(1),
+                    headers: 0,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "longer-prefix",
+                Precedence {
+                    path: PathPrecedence::Prefix(5),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "prefix",
+                Precedence {
+                    path: PathPrecedence::Prefix(2),
+                    method: true,
+                    headers: 16,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "regex",
+                Precedence {
+                    path: PathPrecedence::Regex(900),
+                    method: true,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "method",
+                Precedence {
+                    method: true,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "headers",
+                Precedence {
+                    headers: 2,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "header",
+                Precedence {
+                    headers: 1,
+                    queries: 16,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "queries",
+                Precedence {
+                    queries: 1,
+                    created: ts("2030-01-01T00:00:00Z"),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "older",
+                Precedence {
+                    created: ts("2020-01-01T00:00:00Z"),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "newer",
+                Precedence {
+                    created: ts("2021-01-01T00:00:00Z"),
+                    ..facts("z/z")
+                },
+            ),
             ("no-timestamp-a/b", facts("a/b")),
             ("no-timestamp-a/c", facts("a/c")),
-            ("rule-0-match-1", Precedence { rule: 0, match_index: 1, ..facts("b/a") }),
-            ("rule-1-match-0", Precedence { rule: 1, match_index: 0, ..facts("b/a") }),
+            (
+                "rule-0-match-1",
+                Precedence {
+                    rule: 0,
+                    match_index: 1,
+                    ..facts("b/a")
+                },
+            ),
+            (
+                "rule-1-match-0",
+                Precedence {
+                    rule: 1,
+                    match_index: 0,
+                    ..facts("b/a")
+                },
+            ),
         ];
         let expected: Vec<String> = steps.iter().map(|(n, _)| n.to_string()).collect();
         let mut shuffled: Vec<PendingRoute> = steps.into_iter().map(|(n, p)| route(n, p)).collect();
@@ -244,7 +381,11 @@ mod tests {
             ..facts("a/a")
         };
         assert_eq!(
-            ranked(vec![route("http-b", facts("a/b")), route("grpc-a", grpc), route("http-a", facts("a/a"))]),
+            ranked(vec![
+                route("http-b", facts("a/b")),
+                route("grpc-a", grpc),
+                route("http-a", facts("a/a"))
+            ]),
             ["http-a", "grpc-a", "http-b"]
         );
     }
@@ -293,6 +434,63 @@ mod tests {
         let best = routes.iter().max_by_key(|r| r.route.priority).expect("routes");
         assert_eq!(best.precedence.exact_host_len, 253);
         assert_eq!(best.precedence.path, PathPrecedence::Exact(1024));
+    }
+
+    #[test]
+    fn the_packed_sort_key_orders_like_the_criteria_one_by_one() {
+        let variants = [
+            Precedence {
+                exact_host_len: 1,
+                ..facts("a/a")
+            },
+            Precedence {
+                wildcard_host_len: u16::MAX,
+                path: PathPrecedence::Grpc {
+                    service: u16::MAX,
+                    method: u16::MAX,
+                },
+                ..facts("a/a")
+            },
+            Precedence {
+                path: PathPrecedence::Exact(0),
+                ..facts("a/a")
+            },
+            Precedence {
+                path: PathPrecedence::Prefix(u16::MAX),
+                method: true,
+                headers: u16::MAX,
+                queries: u16::MAX,
+                ..facts("a/a")
+            },
+            Precedence {
+                path: PathPrecedence::Regex(3),
+                ..facts("a/a")
+            },
+            Precedence {
+                method: true,
+                ..facts("a/a")
+            },
+            Precedence {
+                headers: 1,
+                queries: u16::MAX,
+                ..facts("a/a")
+            },
+            Precedence {
+                queries: 1,
+                ..facts("a/a")
+            },
+            facts("a/a"),
+        ];
+        for (i, a) in variants.iter().enumerate() {
+            for (j, b) in variants.iter().enumerate() {
+                assert_eq!(
+                    specificity(b).cmp(&specificity(a)),
+                    a.precedes(b).then(Ordering::Equal),
+                    "{i} vs {j}"
+                );
+                assert_eq!(specificity(a) > specificity(b), i < j, "{i} vs {j}");
+            }
+        }
     }
 
     #[test]

@@ -22,7 +22,7 @@ use crate::api::conditions::reasons;
 use crate::plan::Verdict;
 
 /// Kong's `HTTP_FIELDS`.
-fn http_schema() -> &'static Schema {
+pub(super) fn http_schema() -> &'static Schema {
     static SCHEMA: OnceLock<Schema> = OnceLock::new();
     SCHEMA.get_or_init(|| {
         let mut schema = Schema::default();
