@@ -13,7 +13,7 @@ help:
 	@echo "make run-down                stop what make run started"
 	@echo "make test                    lint, unit tests and e2e tests (builds the cluster tools on first use)"
 	@echo "make lint | unit | e2e       the parts of make test"
-	@echo "make bench                   criterion benchmarks of the pure core (see BENCHMARKS.md)"
+	@echo "make bench                   criterion benchmarks of the core and of route translation (BENCHMARKS.md)"
 	@echo "make crds                    regenerate crds/ from the Rust types"
 	@echo "make tools                   build etcd, kube-*, kubectl, kwok, helm, deck into e2e/.bin/"
 	@echo "make cluster-up   [NAME=x]   start local cluster NAME (default: default)"
@@ -61,7 +61,7 @@ e2e: tools
 	hack/e2e.sh
 
 bench:
-	cargo bench --bench core
+	cargo bench --bench core --bench translate
 
 crds:
 	cargo run --quiet --bin kongress -- crds > crds/kongproxies.kongress.dev.yaml

@@ -6,6 +6,8 @@
 
 pub mod api;
 pub mod controller;
+pub mod decide;
+pub mod objects;
 pub mod pki;
 pub mod plan;
 pub mod render;

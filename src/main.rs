@@ -1,5 +1,7 @@
 //! The `kongress` binary: the operator, and a generator for its CRD manifests.
 
+use std::io::Read;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -14,7 +16,8 @@ use tracing_subscriber::EnvFilter;
     about = "Kubernetes operator that turns Gateway API objects into running Kong gateways",
     long_about = "kongress owns one Kong data plane (Deployment, proxy Service, admin Service and listen \
 configuration) for every GatewayClass whose controllerName is kongress.dev/gateway-controller, derives it from \
-the listeners of all Gateways of that class, and writes GatewayClass, Gateway and listener status back."
+the listeners of all Gateways of that class, translates its routes into Kong declarative config, and writes \
+GatewayClass, Gateway, listener and route status back."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,6 +30,45 @@ enum Command {
     Run(RunArgs),
     /// Print the CustomResourceDefinitions kongress installs (KongProxy), as YAML.
     Crds,
+    /// Print, from objects in files, the Kong config kongress would push for a class (or the
+    /// statuses it would write). Runs the operator's own decide step; needs no cluster.
+    Translate(TranslateArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TranslateArgs {
+    /// A YAML/JSON file of Kubernetes objects (multi-document, or a List), or a directory
+    /// read recursively (*.yaml, *.yml, *.json). Repeatable. `-` reads standard input.
+    #[arg(short = 'f', long = "filename", required = true)]
+    files: Vec<PathBuf>,
+
+    /// The GatewayClass to translate; needed only when the input holds several kongress classes.
+    #[arg(long)]
+    gateway_class: Option<String>,
+
+    /// What to print: the Kong declarative config, or the statuses kongress would write.
+    #[arg(short, long, value_enum, default_value_t = TranslateOutput::Config)]
+    output: TranslateOutput,
+
+    /// Encoding of the output. `json` is byte for byte what the operator sends to Kong.
+    #[arg(long, value_enum, default_value_t = Format::Yaml)]
+    format: Format,
+
+    /// The operator's namespace (where a class without a KongProxy keeps its data plane).
+    #[arg(long, env = "KONGRESS_NAMESPACE", default_value = "kongress-system")]
+    namespace: String,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum TranslateOutput {
+    Config,
+    Status,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+enum Format {
+    Yaml,
+    Json,
 }
 
 #[derive(clap::Args, Debug)]
@@ -84,6 +126,88 @@ fn main() -> ExitCode {
             }
         },
         Command::Run(args) => run(args),
+        Command::Translate(args) => match translate(&args) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(message) => {
+                eprintln!("kongress translate: {message}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// Files to read for one `-f`: the file itself, or a directory's YAML/JSON files in name order.
+fn input_files(path: &Path) -> Result<Vec<PathBuf>, String> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut files = Vec::new();
+    let entries = std::fs::read_dir(path).map_err(|e| format!("cannot read directory {}: {e}", path.display()))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| format!("cannot read directory {}: {e}", path.display()))?;
+        let child = entry.path();
+        if child.is_dir() {
+            files.extend(input_files(&child)?);
+        } else if matches!(
+            child.extension().and_then(|e| e.to_str()),
+            Some("yaml" | "yml" | "json")
+        ) {
+            files.push(child);
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+fn translate(args: &TranslateArgs) -> Result<String, String> {
+    let mut objects = kongress::objects::Objects::default();
+    for path in &args.files {
+        for file in input_files(path)? {
+            let (name, text) = if file.as_os_str() == "-" {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .map_err(|e| format!("cannot read standard input: {e}"))?;
+                ("<stdin>".to_string(), text)
+            } else {
+                let text =
+                    std::fs::read_to_string(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+                (file.display().to_string(), text)
+            };
+            objects.add_yaml(&name, &text).map_err(|e| e.to_string())?;
+        }
+    }
+    let class = kongress::decide::choose_class(&objects, args.gateway_class.as_deref())?;
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    let outcome = kongress::decide::decide_offline(&objects, &class, &args.namespace, now);
+    let encode_error = |e: &dyn std::fmt::Display| format!("cannot encode the output: {e}");
+    match (args.output, args.format) {
+        (TranslateOutput::Config, Format::Json) => serde_json::to_string(&outcome.translation.config)
+            .map(|json| json + "\n")
+            .map_err(|e| encode_error(&e)),
+        (TranslateOutput::Config, Format::Yaml) => {
+            serde_yaml_ng::to_string(&outcome.translation.config).map_err(|e| encode_error(&e))
+        }
+        (TranslateOutput::Status, format) => {
+            let documents = kongress::decide::status_documents(&class, &outcome);
+            let mut text = String::new();
+            for document in documents {
+                match format {
+                    Format::Json => {
+                        text += &serde_json::to_string(&document).map_err(|e| encode_error(&e))?;
+                        text.push('\n');
+                    }
+                    Format::Yaml => {
+                        text += "---\n";
+                        text += &serde_yaml_ng::to_string(&document).map_err(|e| encode_error(&e))?;
+                    }
+                }
+            }
+            Ok(text)
+        }
     }
 }
 

@@ -199,3 +199,4 @@ where
     let object: K = serde_json::from_value(value).context("fixture does not decode")?;
     Ok(api.create(&PostParams::default(), &object).await?)
 }
+pub mod scenario;

@@ -7,6 +7,9 @@ pub mod types {
     pub const CONFLICTED: &str = "Conflicted";
     pub const OVERLAPPING_TLS_CONFIG: &str = "OverlappingTLSConfig";
     pub const SUPPORTED_VERSION: &str = "SupportedVersion";
+    /// Gateway: whether every listener of the Gateway is its own, or some are shared with
+    /// other Gateways of the class (gateway-api issue #4161 asks merging implementations to say so).
+    pub const LISTENERS_ISOLATED: &str = "kongress.dev/ListenersIsolated";
 }
 
 pub mod reasons {
@@ -28,6 +31,10 @@ pub mod reasons {
     pub const ADDRESS_NOT_ASSIGNED: &str = "AddressNotAssigned";
     pub const ADDRESS_NOT_USABLE: &str = "AddressNotUsable";
     pub const UNSUPPORTED_ADDRESS: &str = "UnsupportedAddress";
+    /// `kongress.dev/ListenersIsolated=True`.
+    pub const ISOLATED: &str = "Isolated";
+    /// `kongress.dev/ListenersIsolated=False`.
+    pub const SHARED_LISTENERS: &str = "SharedListeners";
 
     // Listener.
     pub const PORT_UNAVAILABLE: &str = "PortUnavailable";

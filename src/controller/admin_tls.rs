@@ -8,7 +8,6 @@ use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Client;
 use kube::api::{Api, PostParams};
-use sha2::{Digest, Sha256};
 
 use super::error::ReconcileError;
 use crate::api::labels::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
@@ -100,10 +99,4 @@ pub fn admin_secret_data(
         (KEY_KEY.into(), ByteString(issued.key_pem.into_bytes())),
         (CA_KEY.into(), ByteString(ca.cert_pem().as_bytes().to_vec())),
     ])))
-}
-
-/// Short fingerprint of a certificate, put on the pod template so a new certificate rolls the pods.
-pub fn fingerprint(data: &BTreeMap<String, ByteString>) -> String {
-    let digest = Sha256::digest(data.get(CERT_KEY).map(|b| b.0.as_slice()).unwrap_or_default());
-    hex::encode(&digest[..8])
 }

@@ -1,36 +1,30 @@
-//! The reconcile of one GatewayClass: read caches, call the core, write what changed.
+//! The reconcile of one GatewayClass: gather a snapshot from the caches, decide, execute.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use gateway_api::gatewayclasses::GatewayClass;
-use gateway_api::gateways::GatewayStatus;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
-use kube::api::Api;
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
-use tracing::{info, instrument, warn};
+use tracing::instrument;
 
 use super::Context;
-use super::admin_tls::{admin_secret_data, fingerprint};
-use super::apply::{apply_if_changed, delete_if_present, patch_status, set_finalizers};
+use super::admin_tls::admin_secret_data;
 use super::error::ReconcileError;
-use super::observe::{deployment_state, service_addresses};
-use crate::api::conditions::types;
+use super::execute;
 use crate::api::labels::{GATEWAY_CLASS_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
-use crate::api::{
-    BUNDLE_VERSION_ANNOTATION, CONTROLLER_NAME, GATEWAY_API_GROUP, GATEWAY_CLASS_FINALIZER, Gateway, KongProxySpec,
-    ObjectKey,
+use crate::api::{BUNDLE_VERSION_ANNOTATION, Gateway, ObjectKey};
+use crate::decide::{
+    AdminTls, ClassSnapshot, LiveDataPlane, ManagedKind, ManagedObject, decide, owns, resolve_parameters,
 };
-use crate::plan::{ClassPlan, GatewayPlan, PlanInput, PlanSettings, plan_class};
-use crate::render::{DataPlaneNames, RenderInput, data_plane_names, render};
-use crate::status::{ClassVerdict, DataPlaneState, gateway_class_conditions, gateway_status, gateway_status_events};
+use crate::render::data_plane_names;
+use crate::translate::RouteSet;
 
 /// The Gateway CRD, whose bundle-version annotation says which Gateway API is installed.
 pub const GATEWAY_CRD_NAME: &str = "gateways.gateway.networking.k8s.io";
@@ -38,52 +32,6 @@ pub const GATEWAY_CRD_NAME: &str = "gateways.gateway.networking.k8s.io";
 /// How often a converged class is looked at again even without a watch event, so a
 /// certificate nearing expiry is renewed in time.
 const RESYNC: Duration = Duration::from_secs(3600);
-
-/// What the class's `parametersRef` resolves to.
-struct ClassParameters {
-    proxy: KongProxySpec,
-    namespace: String,
-    problem: Option<String>,
-}
-
-fn resolve_parameters(class: &GatewayClass, ctx: &Context) -> ClassParameters {
-    let defaults = |problem| ClassParameters {
-        proxy: KongProxySpec::default(),
-        namespace: ctx.settings.namespace.clone(),
-        problem,
-    };
-    let Some(reference) = &class.spec.parameters_ref else {
-        return defaults(None);
-    };
-    if reference.group != "kongress.dev" || reference.kind != "KongProxy" {
-        return defaults(Some(format!(
-            "parametersRef must name a kongress.dev KongProxy, not {}/{}",
-            reference.group, reference.kind
-        )));
-    }
-    let Some(namespace) = reference.namespace.clone() else {
-        return defaults(Some(format!(
-            "parametersRef to KongProxy {} lacks a namespace; KongProxy is namespaced",
-            reference.name
-        )));
-    };
-    match ctx
-        .stores
-        .proxies
-        .get(&ObjectRef::new(&reference.name).within(&namespace))
-    {
-        Some(proxy) => ClassParameters {
-            proxy: proxy.spec.clone(),
-            namespace,
-            problem: None,
-        },
-        None => ClassParameters {
-            proxy: KongProxySpec::default(),
-            namespace: namespace.clone(),
-            problem: Some(format!("KongProxy {namespace}/{} does not exist", reference.name)),
-        },
-    }
-}
 
 fn bundle_version(ctx: &Context) -> Option<String> {
     let crd = ctx.stores.crds.get(&ObjectRef::new(GATEWAY_CRD_NAME))?;
@@ -98,50 +46,85 @@ fn now() -> Time {
     Time(Timestamp::now())
 }
 
-fn class_owner(class: &GatewayClass) -> OwnerReference {
-    OwnerReference {
-        api_version: format!("{GATEWAY_API_GROUP}/v1"),
-        kind: "GatewayClass".into(),
-        name: class.name_any(),
-        uid: class.uid().unwrap_or_default(),
-        controller: Some(true),
-        block_owner_deletion: Some(true),
+fn cached<K>(store: &Store<K>, key: &ObjectKey) -> Option<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone + 'static,
+{
+    store.get(&ObjectRef::new(&key.name).within(&key.namespace))
+}
+
+/// Every object labelled as managed by kongress, from the caches.
+fn managed_objects(ctx: &Context) -> Vec<ManagedObject> {
+    fn entry<K: Resource>(kind: ManagedKind, object: &K) -> Option<ManagedObject> {
+        let labels = object.meta().labels.as_ref()?;
+        if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(MANAGED_BY_VALUE) {
+            return None;
+        }
+        Some(ManagedObject {
+            kind,
+            key: ObjectKey::of(object),
+            class_label: labels.get(GATEWAY_CLASS_LABEL)?.clone(),
+            deleting: object.meta().deletion_timestamp.is_some(),
+        })
     }
+    let stores = &ctx.stores;
+    let deployments = stores.deployments.state();
+    let deployments = deployments
+        .iter()
+        .filter_map(|d| entry(ManagedKind::Deployment, d.as_ref()));
+    let services = stores.services.state();
+    let services = services.iter().filter_map(|s| entry(ManagedKind::Service, s.as_ref()));
+    let secrets = stores.secrets.state();
+    let secrets = secrets.iter().filter_map(|s| entry(ManagedKind::Secret, s.as_ref()));
+    deployments.chain(services).chain(secrets).collect()
 }
 
-/// The live data plane objects of a class, from the caches.
-struct LiveDataPlane {
-    deployment: Option<Arc<Deployment>>,
-    proxy_service: Option<Arc<Service>>,
-    admin_service: Option<Arc<Service>>,
-    admin_secret: Option<Arc<Secret>>,
-}
-
-fn live_data_plane(ctx: &Context, names: &DataPlaneNames) -> LiveDataPlane {
-    let ns = &names.namespace;
-    LiveDataPlane {
-        deployment: ctx
-            .stores
-            .deployments
-            .get(&ObjectRef::new(&names.deployment).within(ns)),
-        proxy_service: ctx
-            .stores
-            .services
-            .get(&ObjectRef::new(&names.proxy_service).within(ns)),
-        admin_service: ctx
-            .stores
-            .services
-            .get(&ObjectRef::new(&names.admin_service).within(ns)),
-        admin_secret: ctx
-            .stores
-            .secrets
-            .get(&ObjectRef::new(&names.admin_tls_secret).within(ns)),
+/// Routes with a parentRef naming one of `gateways` (the class's), by kind.
+fn class_routes(ctx: &Context, gateways: &[Arc<Gateway>]) -> RouteSet {
+    let keys: std::collections::BTreeSet<ObjectKey> = gateways.iter().map(|g| ObjectKey::of(g.as_ref())).collect();
+    let names_a_gateway = |namespace: &str, group: Option<&str>, kind: Option<&str>, ns: Option<&str>, name: &str| {
+        group.unwrap_or(crate::api::GATEWAY_API_GROUP) == crate::api::GATEWAY_API_GROUP
+            && kind.unwrap_or("Gateway") == "Gateway"
+            && keys.contains(&ObjectKey::new(ns.unwrap_or(namespace), name))
+    };
+    macro_rules! select {
+        ($store:expr) => {
+            $store
+                .as_ref()
+                .map(|store| {
+                    store
+                        .state()
+                        .into_iter()
+                        .filter(|route| {
+                            let namespace = route.metadata.namespace.as_deref().unwrap_or_default();
+                            route.spec.parent_refs.iter().flatten().any(|p| {
+                                names_a_gateway(
+                                    namespace,
+                                    p.group.as_deref(),
+                                    p.kind.as_deref(),
+                                    p.namespace.as_deref(),
+                                    &p.name,
+                                )
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+    }
+    let routes = &ctx.stores.routes;
+    RouteSet {
+        http: select!(routes.http),
+        grpc: select!(routes.grpc),
+        tls: select!(routes.tls),
+        tcp: select!(routes.tcp),
+        udp: select!(routes.udp),
     }
 }
 
 #[instrument(skip_all, fields(gateway_class = %class.name_any()))]
 pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
-    if class.spec.controller_name != CONTROLLER_NAME {
+    if !owns(&class) {
         return Ok(Action::await_change());
     }
     ctx.stores.wait_until_ready().await?;
@@ -153,301 +136,81 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         .into_iter()
         .filter(|g| g.spec.gateway_class_name == class_name)
         .collect();
-    let parameters = resolve_parameters(&class, &ctx);
+    let proxies = |key: &ObjectKey| cached(&ctx.stores.proxies, key);
+    let parameters = resolve_parameters(&class, &ctx.settings.namespace, &proxies);
     let names = data_plane_names(&class_name, &parameters.namespace);
-    let live = live_data_plane(&ctx, &names);
-    let classes: Api<GatewayClass> = Api::all(ctx.client.clone());
+    let ns = ObjectKey::new(&names.namespace, "");
+    let at = |name: &str| ObjectKey::new(&ns.namespace, name);
 
-    if gateways.is_empty() {
-        if prune_data_plane(&ctx, &names.class_label, &[]).await? {
-            info!("no Gateway uses this class: removed its data plane");
-        }
-        let finalizers: Vec<String> = class
-            .finalizers()
-            .iter()
-            .filter(|f| *f != GATEWAY_CLASS_FINALIZER)
-            .cloned()
-            .collect();
-        if finalizers.len() != class.finalizers().len() {
-            set_finalizers(&classes, &class, finalizers).await?;
-            info!("last Gateway gone: data plane removed, finalizer released");
-            // The finalizer patch changed the resourceVersion; the watch event brings a fresh copy for status.
-            return Ok(Action::await_change());
-        }
-    } else if class.meta().deletion_timestamp.is_none()
-        && !class.finalizers().iter().any(|f| f == GATEWAY_CLASS_FINALIZER)
-    {
-        let mut finalizers = class.finalizers().to_vec();
-        finalizers.push(GATEWAY_CLASS_FINALIZER.into());
-        set_finalizers(&classes, &class, finalizers).await?;
-        return Ok(Action::await_change());
-    }
-
-    let verdict = ClassVerdict {
-        invalid_parameters: parameters.problem.clone(),
-        bundle_version: bundle_version(&ctx),
-    };
-    let class_problem = (!verdict.accepted()).then(|| {
-        let why = verdict
-            .invalid_parameters
-            .clone()
-            .unwrap_or_else(|| "the installed Gateway API version is not supported".into());
-        format!("GatewayClass {class_name} is not accepted ({why}); its data plane is left as it was")
-    });
-
-    let plan = plan_class(&PlanInput {
-        gateways: &gateways,
-        secrets: &ctx.stores.secrets,
-        grants: &ctx.stores.grants.state(),
-        settings: PlanSettings {
-            status_port: parameters.proxy.status_port(),
-            admin_port: parameters.proxy.admin_port(),
-            port_mode: parameters.proxy.port_mode(),
+    let live_admin_secret: Option<Arc<Secret>> = cached(&ctx.stores.secrets, &at(&names.admin_tls_secret));
+    let admin_tls = match admin_secret_data(&ctx.ca, &names, live_admin_secret.as_deref())? {
+        Some(data) => AdminTls { data, issued: true },
+        None => AdminTls {
+            data: live_admin_secret.and_then(|s| s.data.clone()).unwrap_or_default(),
+            issued: false,
         },
-    });
-
-    let mut env_clashes = Vec::new();
-    let mut refused = None;
-    if class_problem.is_none() && !gateways.is_empty() {
-        match apply_data_plane(&ctx, &class, &parameters.proxy, &names, &plan, &live).await {
-            Ok(clashes) => env_clashes = clashes,
-            // The API server refused what the user's input produced (an admission policy,
-            // an invalid resource request): say so on the Gateways, then retry with backoff.
-            Err(error) if error.is_refusal() => refused = Some(error),
-            Err(error) => return Err(error),
-        }
-    }
-
-    let (load_balancer, external_ips, cluster_ips) = service_addresses(live.proxy_service.as_deref());
-    let data_plane = DataPlaneState {
-        class_problem,
-        refused: refused
-            .as_ref()
-            .map(|error| format!("The API server refused the data plane: {error}")),
-        deployment: deployment_state(live.deployment.as_deref()),
-        load_balancer,
-        external_ips,
-        cluster_ips,
     };
-    // One pass over the plan with a map, not a plan search per Gateway: classes can be large.
-    let by_key: HashMap<ObjectKey, &Gateway> = gateways
-        .iter()
-        .map(|g| (ObjectKey::of(g.as_ref()), g.as_ref()))
-        .collect();
-    for gateway_plan in &plan.gateways {
-        if let Some(gateway) = by_key.get(&gateway_plan.key) {
-            write_gateway_status(&ctx, gateway, gateway_plan, &data_plane).await?;
+    let routes = class_routes(&ctx, &gateways);
+    let mut services = BTreeMap::new();
+    let mut endpoint_slices: BTreeMap<ObjectKey, Vec<_>> = BTreeMap::new();
+    for view in routes.views() {
+        for key in view.backend_services() {
+            if let Some(service) = cached::<Service>(&ctx.stores.services, &key) {
+                services.insert(key.clone(), service);
+            }
         }
     }
-    write_class_status(&ctx, &class, &verdict, &env_clashes).await?;
-    match refused {
-        Some(error) => Err(error),
-        None => Ok(Action::requeue(RESYNC)),
-    }
-}
-
-/// Creates or updates the data plane. Returns the KongProxy env names that were ignored.
-async fn apply_data_plane(
-    ctx: &Context,
-    class: &GatewayClass,
-    proxy: &KongProxySpec,
-    names: &DataPlaneNames,
-    plan: &ClassPlan,
-    live: &LiveDataPlane,
-) -> Result<Vec<String>, ReconcileError> {
-    let class_name = class.name_any();
-    let owner = class_owner(class);
-    let labels = std::collections::BTreeMap::from([
-        (GATEWAY_CLASS_LABEL.to_string(), names.class_label.clone()),
-        (MANAGED_BY_LABEL.to_string(), MANAGED_BY_VALUE.to_string()),
-    ]);
-
-    let admin_data = match admin_secret_data(&ctx.ca, names, live.admin_secret.as_deref())? {
-        Some(data) => {
-            let secret = Secret {
-                metadata: ObjectMeta {
-                    name: Some(names.admin_tls_secret.clone()),
-                    namespace: Some(names.namespace.clone()),
-                    labels: Some(labels.clone()),
-                    owner_references: Some(vec![owner.clone()]),
-                    ..Default::default()
-                },
-                type_: Some("kubernetes.io/tls".into()),
-                data: Some(data.clone()),
-                ..Default::default()
-            };
-            apply_if_changed(&ctx.client, live.admin_secret.as_deref(), secret).await?;
-            info!(secret = %names.admin_tls_secret, "issued admin API server certificate");
-            data
-        }
-        None => live
-            .admin_secret
-            .as_ref()
-            .and_then(|s| s.data.clone())
-            .unwrap_or_default(),
-    };
-
-    let desired = render(&RenderInput {
-        class_name: &class_name,
-        class_uid: &owner.uid,
-        names,
-        proxy,
-        listen: &plan.listen,
-        requested_addresses: &plan.requested_addresses,
-        admin_cert_fingerprint: &fingerprint(&admin_data),
-    });
-    let mut wrote = Vec::new();
-    if apply_if_changed(&ctx.client, live.admin_service.as_deref(), desired.admin_service).await? {
-        wrote.push("admin Service");
-    }
-    let mut keep = vec![
-        ObjectKey::new(&names.namespace, &names.deployment),
-        ObjectKey::new(&names.namespace, &names.admin_service),
-        ObjectKey::new(&names.namespace, &names.admin_tls_secret),
-    ];
-    if let Some(service) = desired.proxy_service {
-        keep.push(ObjectKey::new(&names.namespace, &names.proxy_service));
-        if apply_if_changed(&ctx.client, live.proxy_service.as_deref(), service).await? {
-            wrote.push("proxy Service");
-        }
-    }
-    if apply_if_changed(&ctx.client, live.deployment.as_deref(), desired.deployment).await? {
-        wrote.push("Deployment");
-    }
-    if prune_data_plane(ctx, &names.class_label, &keep).await? {
-        wrote.push("pruned objects no longer wanted");
-    }
-    if !wrote.is_empty() {
-        info!(
-            objects = %wrote.join(", "),
-            proxy_listen = %plan.listen.proxy_listen(),
-            stream_listen = %plan.listen.stream_listen(),
-            "applied data plane"
-        );
-    }
-    Ok(desired.env_clashes)
-}
-
-/// Deletes every object labelled as part of this class's data plane that is not in
-/// `keep`: the whole data plane once no Gateway is left, a proxy Service without
-/// ports, and what an earlier KongProxy namespace left behind. Returns whether it deleted.
-async fn prune_data_plane(ctx: &Context, class_label: &str, keep: &[ObjectKey]) -> Result<bool, ReconcileError> {
-    fn unwanted<K: Resource>(object: &K, class_label: &str, keep: &[ObjectKey]) -> bool {
-        let labels = object.meta().labels.as_ref();
-        let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
-        label(MANAGED_BY_LABEL) == Some(MANAGED_BY_VALUE)
-            && label(GATEWAY_CLASS_LABEL) == Some(class_label)
-            && !keep.contains(&ObjectKey::of(object))
-    }
-    let mut deleted = false;
-    for deployment in ctx.stores.deployments.state() {
-        if unwanted(deployment.as_ref(), class_label, keep) {
-            deleted |= delete_if_present(&ctx.client, Some(deployment.as_ref())).await?;
-        }
-    }
-    for service in ctx.stores.services.state() {
-        if unwanted(service.as_ref(), class_label, keep) {
-            deleted |= delete_if_present(&ctx.client, Some(service.as_ref())).await?;
-        }
-    }
-    for secret in ctx.stores.secrets.state() {
-        if unwanted(secret.as_ref(), class_label, keep) {
-            deleted |= delete_if_present(&ctx.client, Some(secret.as_ref())).await?;
-        }
-    }
-    Ok(deleted)
-}
-
-async fn write_gateway_status(
-    ctx: &Context,
-    gateway: &Gateway,
-    gateway_plan: &GatewayPlan,
-    data_plane: &DataPlaneState,
-) -> Result<(), ReconcileError> {
-    let key = &gateway_plan.key;
-    let existing = gateway.status.as_ref();
-    let existing_attached = |name: &str| {
-        existing
-            .and_then(|s| s.listeners.as_ref())
-            .and_then(|ls| ls.iter().find(|l| l.name == name))
-            .map_or(0, |l| l.attached_routes)
-    };
-    let desired = gateway_status(gateway_plan, data_plane, existing, &existing_attached, &now());
-    if existing == Some(&desired) {
-        return Ok(());
-    }
-    let api: Api<Gateway> = Api::namespaced(ctx.client.clone(), &key.namespace);
-    let mut body = serde_json::to_value(&desired).map_err(|source| ReconcileError::Encode {
-        what: "Gateway status",
-        source,
-    })?;
-    if desired.addresses.is_none() {
-        // A merge patch leaves absent fields alone; an explicit null clears stale addresses.
-        body["addresses"] = serde_json::Value::Null;
-    }
-    patch_status(&api, gateway, &body).await?;
-    publish_condition_events(ctx, gateway, existing, &desired).await;
-    Ok(())
-}
-
-/// Publishes the Events of a Gateway status change, so `kubectl describe` tells the story.
-async fn publish_condition_events(
-    ctx: &Context,
-    gateway: &Gateway,
-    before: Option<&GatewayStatus>,
-    after: &GatewayStatus,
-) {
-    let reference = gateway.object_ref(&());
-    for status_event in gateway_status_events(before, after) {
-        let event = Event {
-            type_: if status_event.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: status_event.reason,
-            note: Some(status_event.note),
-            action: "Reconcile".into(),
-            secondary: None,
+    for slice in ctx.stores.endpoint_slices.state() {
+        let Some(service) = slice.labels().get(crate::objects::SERVICE_NAME_LABEL) else {
+            continue;
         };
-        if let Err(error) = ctx.recorder.publish(&event, &reference).await {
-            warn!(%error, "could not publish Event");
+        let key = ObjectKey::new(slice.namespace().unwrap_or_default(), service);
+        if services.contains_key(&key) {
+            endpoint_slices.entry(key).or_default().push(slice);
         }
     }
-}
+    let grants = ctx.stores.grants.state();
+    let namespaces: BTreeMap<String, BTreeMap<String, String>> = ctx
+        .stores
+        .namespaces
+        .state()
+        .iter()
+        .map(|n| (n.name_any(), n.labels().clone()))
+        .collect();
 
-async fn write_class_status(
-    ctx: &Context,
-    class: &GatewayClass,
-    verdict: &ClassVerdict,
-    env_clashes: &[String],
-) -> Result<(), ReconcileError> {
-    let existing = class
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.clone())
-        .unwrap_or_default();
-    let mut conditions = gateway_class_conditions(
-        verdict,
-        &existing,
-        class.metadata.generation.unwrap_or_default(),
-        &now(),
-    );
-    if !env_clashes.is_empty()
-        && let Some(accepted) = conditions
-            .iter_mut()
-            .find(|c| c.type_ == types::ACCEPTED && c.status == "True")
-    {
-        accepted.message = format!(
-            "{}; KongProxy env {} ignored: kongress derives these from the listeners",
-            accepted.message,
-            env_clashes.join(", ")
-        );
+    let mut snapshot = ClassSnapshot {
+        class: &class,
+        operator_namespace: &ctx.settings.namespace,
+        proxies: &proxies,
+        bundle_version: bundle_version(&ctx),
+        gateways,
+        routes: &routes,
+        services: &services,
+        endpoint_slices: &endpoint_slices,
+        secrets: &ctx.stores.secrets,
+        grants: &grants,
+        namespaces: &namespaces,
+        live: LiveDataPlane {
+            deployment: cached::<Deployment>(&ctx.stores.deployments, &at(&names.deployment)),
+            proxy_service: cached::<Service>(&ctx.stores.services, &at(&names.proxy_service)),
+        },
+        managed: managed_objects(&ctx),
+        admin_tls,
+        refused: None,
+        now: now(),
+    };
+    let outcome = decide(&snapshot);
+    match execute::execute(&ctx, &class, &outcome).await {
+        Ok(execute::Executed::Done) => Ok(Action::requeue(RESYNC)),
+        Ok(execute::Executed::AwaitChange) => Ok(Action::await_change()),
+        // The API server refused what the user's input produced (an admission policy, an
+        // invalid resource request): decide again knowing that, so the Gateways say so.
+        Err(error) if error.is_refusal() => {
+            snapshot.refused = Some(error.to_string());
+            let outcome = decide(&snapshot);
+            execute::write_statuses(&ctx, &class, &outcome).await?;
+            Err(error)
+        }
+        Err(error) => Err(error),
     }
-    if conditions == existing {
-        return Ok(());
-    }
-    let api: Api<GatewayClass> = Api::all(ctx.client.clone());
-    let status = serde_json::json!({ "conditions": conditions });
-    patch_status(&api, class, &status).await
 }

@@ -4,12 +4,15 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use gateway_api::gatewayclasses::GatewayClass;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::api::labels::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::api::{CONTROLLER_NAME, Gateway, KongProxy, ObjectKey, ReferenceGrant};
+use crate::objects::SERVICE_NAME_LABEL;
+use crate::translate::{RouteRef, RouteView};
 
 fn class_ref(name: &str) -> ObjectRef<GatewayClass> {
     ObjectRef::new(name)
@@ -140,4 +143,118 @@ pub fn all_owned_classes(classes: &Store<GatewayClass>) -> Vec<ObjectRef<Gateway
         .filter(|c| c.spec.controller_name == CONTROLLER_NAME)
         .map(|c| class_ref(&c.name_any()))
         .collect()
+}
+
+/// What the index remembers of one route.
+#[derive(Default)]
+struct IndexedRoute {
+    classes: BTreeSet<String>,
+    services: BTreeSet<ObjectKey>,
+}
+
+#[derive(Default)]
+struct RouteIndexState {
+    routes: HashMap<RouteRef, IndexedRoute>,
+    routes_by_service: HashMap<ObjectKey, BTreeSet<RouteRef>>,
+}
+
+/// Reverse index kept up to date by route watch events: route → classes of its parent
+/// Gateways and the Services it sends to; Service → routes. A Service or EndpointSlice
+/// event wakes only the classes whose routes use it, and a route that leaves a class (or
+/// is deleted) still wakes the class it left.
+#[derive(Clone)]
+pub struct RouteIndex {
+    state: Arc<Mutex<RouteIndexState>>,
+    gateways: Store<Gateway>,
+}
+
+impl RouteIndex {
+    pub fn new(gateways: Store<Gateway>) -> Self {
+        Self {
+            state: Arc::default(),
+            gateways,
+        }
+    }
+
+    /// Records a route event; returns the classes to reconcile (now and before).
+    pub fn classes_for_route(&self, view: &RouteView, still_cached: bool) -> Vec<ObjectRef<GatewayClass>> {
+        let deleted = !still_cached;
+        let classes: BTreeSet<String> = if deleted {
+            BTreeSet::new()
+        } else {
+            view.parent_refs
+                .iter()
+                .filter(|p| p.is_gateway())
+                .filter_map(|p| {
+                    let key = p.gateway_key(view.namespace());
+                    self.gateways.get(&ObjectRef::new(&key.name).within(&key.namespace))
+                })
+                .map(|g| g.spec.gateway_class_name.clone())
+                .collect()
+        };
+        let services: BTreeSet<ObjectKey> = if deleted {
+            BTreeSet::new()
+        } else {
+            view.backend_services().into_iter().collect()
+        };
+        let Ok(mut state) = self.state.lock() else {
+            // A poisoned index only loses hints; the route's current classes still wake.
+            return classes.iter().map(|c| class_ref(c)).collect();
+        };
+        let previous = state.routes.remove(&view.route).unwrap_or_default();
+        for service in previous.services.difference(&services) {
+            if let Some(routes) = state.routes_by_service.get_mut(service) {
+                routes.remove(&view.route);
+                if routes.is_empty() {
+                    state.routes_by_service.remove(service);
+                }
+            }
+        }
+        for service in &services {
+            state
+                .routes_by_service
+                .entry(service.clone())
+                .or_default()
+                .insert(view.route.clone());
+        }
+        let wake: BTreeSet<String> = classes.union(&previous.classes).cloned().collect();
+        if !deleted {
+            state
+                .routes
+                .insert(view.route.clone(), IndexedRoute { classes, services });
+        }
+        wake.iter().map(|c| class_ref(c)).collect()
+    }
+
+    /// Classes whose routes send to this Service.
+    pub fn classes_for_service(&self, service: &ObjectKey) -> Vec<ObjectRef<GatewayClass>> {
+        let Ok(state) = self.state.lock() else {
+            return Vec::new();
+        };
+        let classes: BTreeSet<&String> = state
+            .routes_by_service
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter_map(|route| state.routes.get(route))
+            .flat_map(|indexed| indexed.classes.iter())
+            .collect();
+        classes.into_iter().map(|c| class_ref(c)).collect()
+    }
+}
+
+/// Classes to wake for a Service event: those whose routes use it, and the class whose data
+/// plane Service it is.
+pub fn classes_for_service(service: &Service, index: &RouteIndex) -> Vec<ObjectRef<GatewayClass>> {
+    let mut classes = index.classes_for_service(&ObjectKey::of(service));
+    classes.extend(class_of_managed(service));
+    classes
+}
+
+/// Classes to wake for an EndpointSlice event: those whose routes use its Service.
+pub fn classes_for_endpoint_slice(slice: &EndpointSlice, index: &RouteIndex) -> Vec<ObjectRef<GatewayClass>> {
+    match slice.labels().get(SERVICE_NAME_LABEL) {
+        Some(service) => index.classes_for_service(&ObjectKey::new(slice.namespace().unwrap_or_default(), service)),
+        None => Vec::new(),
+    }
 }

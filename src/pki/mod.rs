@@ -16,6 +16,14 @@ pub use ca::{CA_VALIDITY, CertificateAuthority, IssuedCertificate, LEAF_VALIDITY
 pub use renewal::{RenewalReason, needs_renewal, needs_renewal_for_names, renewal_reason, renewal_reason_for_names};
 pub use tls_secret::validate_tls_secret;
 
+/// Short fingerprint of the `tls.crt` of a TLS Secret's data, put on the pod template so a
+/// new certificate rolls the pods.
+pub fn certificate_fingerprint(data: &std::collections::BTreeMap<String, k8s_openapi::ByteString>) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(data.get("tls.crt").map(|b| b.0.as_slice()).unwrap_or_default());
+    hex::encode(&digest[..8])
+}
+
 use chrono::{DateTime, TimeDelta, Utc};
 use time::OffsetDateTime;
 use x509_parser::error::X509Error;

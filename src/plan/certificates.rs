@@ -1,5 +1,6 @@
 //! Resolution of a listener's `tls.certificateRefs`.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use gateway_api::gateways::GatewayListenersTlsCertificateRefs;
@@ -15,6 +16,22 @@ pub(super) struct CertificateOutcome {
     pub usable: usize,
     /// The first problem found, as a ResolvedRefs verdict.
     pub problem: Option<Verdict>,
+}
+
+/// The Secrets a listener's certificate references name. Two listeners with the same set
+/// present the same certificates, whatever order or Gateway namespace they are written in.
+pub(super) fn referenced_secrets(
+    gateway_namespace: &str,
+    refs: &[GatewayListenersTlsCertificateRefs],
+) -> BTreeSet<ObjectKey> {
+    refs.iter()
+        .filter(|r| is_core_secret(r))
+        .map(|r| ObjectKey::new(r.namespace.as_deref().unwrap_or(gateway_namespace), &r.name))
+        .collect()
+}
+
+fn is_core_secret(reference: &GatewayListenersTlsCertificateRefs) -> bool {
+    reference.group.as_deref().unwrap_or("").is_empty() && reference.kind.as_deref().unwrap_or("Secret") == "Secret"
 }
 
 pub(super) fn resolve(
@@ -55,29 +72,39 @@ fn check_one(
     let kind = reference.kind.as_deref().unwrap_or("Secret");
     let namespace = reference.namespace.as_deref().unwrap_or(gateway_namespace);
     let key = ObjectKey::new(namespace, &reference.name);
-    if !(group.is_empty() && kind == "Secret") {
-        return Err(Verdict::fail(
-            reasons::INVALID_CERTIFICATE_REF,
-            format!("Certificate reference to {group}/{kind} {key} is not supported; use a core Secret"),
-        ));
-    }
+    // The grant comes first, checked for the reference's own group and kind: the spec
+    // allows InvalidCertificateRef only for references that are permitted.
     let permitted = reference_permitted(
         &CrossNamespaceRef {
             from_group: GATEWAY_API_GROUP,
             from_kind: "Gateway",
             from_namespace: gateway_namespace,
-            to_group: "",
-            to_kind: "Secret",
+            to_group: group,
+            to_kind: kind,
             to_namespace: namespace,
             to_name: &reference.name,
         },
         grants,
     );
     if !permitted {
+        let what = if is_core_secret(reference) {
+            format!("Secret {key}")
+        } else {
+            format!("{}/{kind} {key}", display_group(group))
+        };
         return Err(Verdict::fail(
             reasons::REF_NOT_PERMITTED,
             format!(
-                "Secret {key} is in another namespace and no ReferenceGrant in {namespace} allows Gateways from {gateway_namespace} to use it"
+                "{what} is in another namespace and no ReferenceGrant in {namespace} allows Gateways from {gateway_namespace} to use it"
+            ),
+        ));
+    }
+    if !is_core_secret(reference) {
+        return Err(Verdict::fail(
+            reasons::INVALID_CERTIFICATE_REF,
+            format!(
+                "Certificate reference to {}/{kind} {key} is not supported; use a core Secret",
+                display_group(group)
             ),
         ));
     }
@@ -88,4 +115,9 @@ fn check_one(
         ));
     };
     validate_tls_secret(&secret).map_err(|message| Verdict::fail(reasons::INVALID_CERTIFICATE_REF, message))
+}
+
+/// The core group is the empty string; messages say so.
+fn display_group(group: &str) -> &str {
+    if group.is_empty() { "core" } else { group }
 }

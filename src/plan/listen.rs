@@ -11,6 +11,12 @@ const PRIVILEGED_PORT_LIMIT: u16 = 1024;
 const RESERVED_PORT_NAMES: &[&str] = &["status", "admin"];
 /// What [`PortMode::Shifted`] adds to a privileged port.
 const SHIFT: u16 = 10000;
+/// The socket options Kong puts on its own default listeners (`kong_defaults.lua` of Kong
+/// 3.9): one accept queue per worker, and a backlog deep enough for connection bursts.
+/// Kong writes flags in this order when it normalises a listen entry.
+const TCP_SOCKET_FLAGS: &str = "reuseport backlog=16384";
+/// nginx refuses `backlog` on a `udp` listen ("incompatible with udp"); `reuseport` is fine.
+const UDP_SOCKET_FLAGS: &str = "reuseport";
 
 /// A listener named by its Gateway and its name.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -56,8 +62,8 @@ impl ListenPlan {
             .entries
             .iter()
             .filter_map(|e| match e.protocol {
-                ListenerProtocol::Http => Some(format!("0.0.0.0:{}", e.container_port)),
-                ListenerProtocol::Https => Some(format!("0.0.0.0:{} ssl http2", e.container_port)),
+                ListenerProtocol::Http => Some(format!("0.0.0.0:{} {TCP_SOCKET_FLAGS}", e.container_port)),
+                ListenerProtocol::Https => Some(format!("0.0.0.0:{} ssl http2 {TCP_SOCKET_FLAGS}", e.container_port)),
                 _ => None,
             })
             .collect();
@@ -70,13 +76,13 @@ impl ListenPlan {
             .entries
             .iter()
             .filter_map(|e| match e.protocol {
-                ListenerProtocol::Tcp => Some(format!("0.0.0.0:{}", e.container_port)),
+                ListenerProtocol::Tcp => Some(format!("0.0.0.0:{} {TCP_SOCKET_FLAGS}", e.container_port)),
                 // Kong needs `ssl` on passthrough sockets too: it reads the SNI there and
                 // skips termination for routes with protocol `tls_passthrough`.
                 ListenerProtocol::TlsTerminate | ListenerProtocol::TlsPassthrough => {
-                    Some(format!("0.0.0.0:{} ssl", e.container_port))
+                    Some(format!("0.0.0.0:{} ssl {TCP_SOCKET_FLAGS}", e.container_port))
                 }
-                ListenerProtocol::Udp => Some(format!("0.0.0.0:{} udp", e.container_port)),
+                ListenerProtocol::Udp => Some(format!("0.0.0.0:{} udp {UDP_SOCKET_FLAGS}", e.container_port)),
                 ListenerProtocol::Http | ListenerProtocol::Https => None,
             })
             .collect();
@@ -151,6 +157,46 @@ mod tests {
         assert_eq!(container_port(1023, PortMode::Shifted), 11023);
         assert_eq!(container_port(1024, PortMode::Shifted), 1024);
         assert_eq!(container_port(80, PortMode::ListenerPort), 80);
+    }
+
+    fn plan_of(protocols: &[(u16, ListenerProtocol)]) -> ListenPlan {
+        ListenPlan {
+            entries: protocols
+                .iter()
+                .map(|&(port, protocol)| ListenEntry {
+                    port,
+                    container_port: port,
+                    protocol,
+                    port_name: format!("p{port}"),
+                    listeners: vec![],
+                })
+                .collect(),
+            port_mode: PortMode::ListenerPort,
+        }
+    }
+
+    #[test]
+    fn listen_entries_carry_kongs_default_socket_flags() {
+        let plan = plan_of(&[
+            (80, ListenerProtocol::Http),
+            (443, ListenerProtocol::Https),
+            (9901, ListenerProtocol::Tcp),
+            (9903, ListenerProtocol::TlsPassthrough),
+        ]);
+        assert_eq!(
+            plan.proxy_listen(),
+            "0.0.0.0:80 reuseport backlog=16384, 0.0.0.0:443 ssl http2 reuseport backlog=16384"
+        );
+        assert_eq!(
+            plan.stream_listen(),
+            "0.0.0.0:9901 reuseport backlog=16384, 0.0.0.0:9903 ssl reuseport backlog=16384"
+        );
+    }
+
+    #[test]
+    fn udp_entries_never_carry_backlog_which_nginx_refuses_on_udp() {
+        let plan = plan_of(&[(9902, ListenerProtocol::Udp)]);
+        assert_eq!(plan.stream_listen(), "0.0.0.0:9902 udp reuseport");
     }
 
     #[test]

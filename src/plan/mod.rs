@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::Secret;
 use crate::api::conditions::reasons;
 use crate::api::{GATEWAY_API_GROUP, Gateway, GatewayListeners, ObjectKey, PortMode, ReferenceGrant};
 pub use addresses::{AddressRequest, AddressVerdict};
-use compat::{PortClaim, conflict_between};
+use compat::{PortClaim, Relation};
 pub use listen::{ListenEntry, ListenPlan, ListenerKey};
 pub use protocol::{ListenerProtocol, RouteKind, Transport};
 
@@ -89,6 +89,10 @@ pub struct ListenerVerdict {
     pub supported_kinds: Vec<RouteKind>,
     /// True when Kong serves this listener: it is in the listen plan.
     pub programmed: bool,
+    /// Programmed listeners of other Gateways that Kong cannot tell apart from this one
+    /// (same socket, protocol, hostname and certificates), sorted. Their traffic arrives
+    /// together, so the routes of all of them are served together.
+    pub shared_with: Vec<ListenerKey>,
 }
 
 impl ListenerVerdict {
@@ -150,6 +154,8 @@ struct Candidate {
     port: u16,
     protocol: ListenerProtocol,
     hostname: Option<String>,
+    /// The certificate Secrets it names, when it terminates TLS.
+    certificates: BTreeSet<ObjectKey>,
 }
 
 impl Candidate {
@@ -157,8 +163,16 @@ impl Candidate {
         PortClaim {
             protocol: self.protocol,
             hostname: self.hostname.as_deref(),
+            certificates: &self.certificates,
         }
     }
+}
+
+/// What [`check_listener`] found out about a listener that may claim its port.
+struct Claimable {
+    protocol: ListenerProtocol,
+    port: u16,
+    certificates: BTreeSet<ObjectKey>,
 }
 
 /// Plans one GatewayClass.
@@ -171,14 +185,20 @@ pub fn plan_class(input: &PlanInput<'_>) -> ClassPlan {
         let mut listeners = Vec::with_capacity(gateway.spec.listeners.len());
         let mut candidates = Vec::new();
         for (listener_index, listener) in gateway.spec.listeners.iter().enumerate() {
-            let (verdict, protocol_and_port) = check_listener(gateway, listener, input);
-            if let Some((protocol, port)) = protocol_and_port {
+            let (verdict, claimable) = check_listener(gateway, listener, input);
+            if let Some(Claimable {
+                protocol,
+                port,
+                certificates,
+            }) = claimable
+            {
                 candidates.push(Candidate {
                     gateway: gateway_index,
                     listener: listener_index,
                     port,
                     protocol,
                     hostname: listener.hostname.as_ref().map(|h| h.to_ascii_lowercase()),
+                    certificates,
                 });
             }
             listeners.push(verdict);
@@ -213,12 +233,12 @@ fn gateway_parameters_problem(gateway: &Gateway) -> Option<String> {
 }
 
 /// Checks one listener on its own. Returns its verdict and, when it may claim a
-/// port, its protocol and port.
+/// port, what its claim is made of.
 fn check_listener(
     gateway: &Gateway,
     listener: &GatewayListeners,
     input: &PlanInput<'_>,
-) -> (ListenerVerdict, Option<(ListenerProtocol, u16)>) {
+) -> (ListenerVerdict, Option<Claimable>) {
     let tls_mode = listener.tls.as_ref().and_then(|t| t.mode.as_ref());
     let protocol = ListenerProtocol::parse(&listener.protocol, tls_mode);
     let mut verdict = ListenerVerdict {
@@ -230,6 +250,7 @@ fn check_listener(
         resolved_refs: Verdict::ok(reasons::RESOLVED_REFS, "All references are resolved"),
         supported_kinds: Vec::new(),
         programmed: false,
+        shared_with: Vec::new(),
     };
 
     let Some(protocol) = protocol else {
@@ -249,6 +270,7 @@ fn check_listener(
         verdict.resolved_refs = Verdict::fail(reasons::INVALID_ROUTE_KINDS, problem);
     }
 
+    let mut certificates = BTreeSet::new();
     if protocol.terminates_tls() {
         let gateway_namespace = gateway.metadata.namespace.as_deref().unwrap_or_default();
         let refs = listener
@@ -256,6 +278,7 @@ fn check_listener(
             .as_ref()
             .and_then(|t| t.certificate_refs.as_deref())
             .unwrap_or_default();
+        certificates = certificates::referenced_secrets(gateway_namespace, refs);
         let outcome = certificates::resolve(gateway_namespace, refs, input.secrets, input.grants);
         // InvalidRouteKinds is reported first; a certificate problem is added to its message.
         if let Some(problem) = outcome.problem {
@@ -298,13 +321,27 @@ fn check_listener(
     if verdict.supported_kinds.is_empty() {
         return (verdict, None);
     }
-    (verdict, Some((protocol, port)))
+    (
+        verdict,
+        Some(Claimable {
+            protocol,
+            port,
+            certificates,
+        }),
+    )
 }
 
 /// The listener's `supportedKinds`, and a message when it asked for kinds we cannot serve.
 fn supported_kinds(listener: &GatewayListeners, protocol: ListenerProtocol) -> (Vec<RouteKind>, Option<String>) {
     let allowed = protocol.route_kinds();
-    let Some(requested) = listener.allowed_routes.as_ref().and_then(|a| a.kinds.as_ref()) else {
+    // The spec: "When unspecified or empty, the kinds of Routes selected are determined
+    // using the Listener protocol."
+    let Some(requested) = listener
+        .allowed_routes
+        .as_ref()
+        .and_then(|a| a.kinds.as_ref())
+        .filter(|kinds| !kinds.is_empty())
+    else {
         return (allowed.to_vec(), None);
     };
     let mut kinds = Vec::new();
@@ -340,19 +377,27 @@ struct Clash {
     detail: String,
 }
 
-/// Whether `candidate` can share the data plane with `other`, which already holds its port
-/// (or is its sibling in the same Gateway). `owner` describes `other` for messages; it is
-/// only called when there is a clash, so the common case allocates nothing.
-fn clash(candidate: &Candidate, other: &Candidate, owner: impl Fn() -> String, mode: PortMode) -> Option<Clash> {
+/// How `candidate` relates to `other`, a listener on the same container port that either
+/// holds it already (an older Gateway's) or is a sibling in the same Gateway. `owner`
+/// describes `other` for messages; it is only called on a clash, so the common case
+/// allocates nothing.
+fn relation_to(candidate: &Candidate, other: &Candidate, owner: impl Fn() -> String, mode: PortMode) -> Outcome {
     if other.port == candidate.port {
-        return conflict_between(candidate.claim(), other.claim()).map(|c| Clash {
-            conflict: Some(c),
-            detail: format!("conflicts with {} on port {}", owner(), candidate.port),
-        });
+        return match compat::relation(candidate.claim(), other.claim()) {
+            Relation::Distinct => Outcome::Free,
+            Relation::Identical => Outcome::Shared,
+            Relation::Conflict(c) => Outcome::Lost(Clash {
+                conflict: Some(c),
+                detail: format!("conflicts with {} on port {}", owner(), candidate.port),
+            }),
+        };
     }
     let same_socket = other.protocol.transport() == candidate.protocol.transport()
         && listen::container_port(other.port, mode) == listen::container_port(candidate.port, mode);
-    same_socket.then(|| Clash {
+    if !same_socket {
+        return Outcome::Free;
+    }
+    Outcome::Lost(Clash {
         conflict: None,
         detail: format!(
             "port {} maps to container port {} in Shifted port mode, which {} already uses for port {}",
@@ -362,6 +407,15 @@ fn clash(candidate: &Candidate, other: &Candidate, owner: impl Fn() -> String, m
             other.port
         ),
     })
+}
+
+/// Where a listener stands against the listeners that already hold ports.
+enum Outcome {
+    /// Nobody it cannot be told apart from.
+    Free,
+    /// Identical to a listener of an older Gateway: both are served on one socket.
+    Shared,
+    Lost(Clash),
 }
 
 /// The listeners that kept their ports so far, indexed by container port: only listeners
@@ -402,32 +456,41 @@ fn settle_conflicts(
         let clashes: Vec<Option<Clash>> = candidates
             .iter()
             .map(|candidate| {
-                // Inside one Gateway every listener of an indistinct group loses: the spec names no winner.
+                // Inside one Gateway every listener of an indistinct group loses, identical
+                // ones too: the spec names no winner, and a Gateway has no reason to say
+                // the same thing twice.
                 let inside = candidates
                     .iter()
                     .filter(|other| other.listener != candidate.listener)
                     .find_map(|other| {
                         let name = &plans[other.gateway].listeners[other.listener].name;
-                        clash(
-                            candidate,
-                            other,
-                            || format!("listener {name:?} of the same Gateway"),
-                            mode,
-                        )
+                        let owner = || format!("listener {name:?} of the same Gateway");
+                        match relation_to(candidate, other, owner, mode) {
+                            Outcome::Free => None,
+                            Outcome::Shared => Some(Clash {
+                                conflict: Some(compat::Conflict::Hostname),
+                                detail: format!(
+                                    "conflicts with listener {name:?} of the same Gateway on port {}",
+                                    candidate.port
+                                ),
+                            }),
+                            Outcome::Lost(clash) => Some(clash),
+                        }
                     });
-                // Across Gateways the listeners of older Gateways keep their ports.
+                // Across Gateways the listeners of older Gateways keep their ports, and an
+                // identical listener joins them. A listener identical to one holder relates to
+                // every other holder as that holder does, so it cannot be both shared and lost.
                 inside.or_else(|| {
                     claims
                         .on_container_port(listen::container_port(candidate.port, mode))
                         .find_map(|owner| {
                             let plan = &plans[owner.gateway];
                             let name = &plan.listeners[owner.listener].name;
-                            clash(
-                                candidate,
-                                owner,
-                                || format!("listener {name:?} of the older Gateway {}", plan.key),
-                                mode,
-                            )
+                            let describe = || format!("listener {name:?} of the older Gateway {}", plan.key);
+                            match relation_to(candidate, owner, describe, mode) {
+                                Outcome::Free | Outcome::Shared => None,
+                                Outcome::Lost(clash) => Some(clash),
+                            }
                         })
                 })
             })
@@ -483,6 +546,7 @@ fn build_listen_plan(plans: &mut [GatewayPlan], claimed: Vec<Candidate>, mode: P
             }
         }
     }
+    record_sharing(plans, &claimed);
     entries.sort_by_key(|e| (e.port, e.protocol.transport()));
     let mut taken = BTreeSet::new();
     for entry in &mut entries {
@@ -492,6 +556,41 @@ fn build_listen_plan(plans: &mut [GatewayPlan], claimed: Vec<Candidate>, mode: P
     ListenPlan {
         entries,
         port_mode: mode,
+    }
+}
+
+/// Fills `shared_with`: programmed listeners of different Gateways on one port, transport
+/// and hostname are identical (anything else would have been a conflict), so each is shared
+/// with the others.
+fn record_sharing(plans: &mut [GatewayPlan], claimed: &[Candidate]) {
+    let mut groups: HashMap<(u16, Transport, Option<&str>), Vec<&Candidate>> = HashMap::new();
+    for candidate in claimed {
+        groups
+            .entry((
+                candidate.port,
+                candidate.protocol.transport(),
+                candidate.hostname.as_deref(),
+            ))
+            .or_default()
+            .push(candidate);
+    }
+    for group in groups.values().filter(|g| g.len() > 1) {
+        let keys: Vec<ListenerKey> = group
+            .iter()
+            .map(|c| ListenerKey {
+                gateway: plans[c.gateway].key.clone(),
+                listener: plans[c.gateway].listeners[c.listener].name.clone(),
+            })
+            .collect();
+        for candidate in group {
+            let mut others: Vec<ListenerKey> = keys
+                .iter()
+                .filter(|k| k.gateway != plans[candidate.gateway].key)
+                .cloned()
+                .collect();
+            others.sort();
+            plans[candidate.gateway].listeners[candidate.listener].shared_with = others;
+        }
     }
 }
 

@@ -76,6 +76,9 @@ struct Expect {
     /// `port/TCP` or `port/UDP` → port name
     service_ports: Option<BTreeMap<String, String>>,
     requested_addresses: Option<Vec<String>>,
+    /// `port/TCP` or `port/UDP` → `namespace/gateway/listener` of every listener the
+    /// listen entry serves, in order
+    entry_listeners: Option<BTreeMap<String, Vec<String>>>,
 }
 
 #[derive(Deserialize)]
@@ -92,6 +95,10 @@ struct ExpectListener {
     /// A fragment the Accepted or ResolvedRefs message must contain.
     #[serde(default)]
     message_contains: Option<String>,
+    /// `namespace/gateway/listener` of every listener of another Gateway this one is
+    /// shared with; absent means none.
+    #[serde(default)]
+    shared_with: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -105,6 +112,10 @@ struct ExpectGateway {
     unusable_address: bool,
     #[serde(default)]
     requested: Vec<String>,
+    /// The `kongress.dev/ListenersIsolated` message the Gateway's status must carry
+    /// (its status is then False/SharedListeners).
+    #[serde(default)]
+    shared_listeners_message: Option<String>,
 }
 
 fn default_namespace() -> String {
@@ -202,29 +213,29 @@ fn run(case: &Case) -> Vec<String> {
                 continue;
             };
             let at = format!("{gateway_name}/{listener_name}");
-            let accepted = if got.accepted.ok {
-                "Accepted".to_string()
-            } else {
-                got.accepted.reason.to_string()
-            };
-            check(&mut errors, format!("{at} accepted"), accepted, &want.accepted);
-            let conflicted = got
-                .conflicted
-                .as_ref()
-                .filter(|c| !c.ok)
-                .map(|c| c.reason)
-                .unwrap_or("none");
+            // Status and reason both count, on good verdicts too: a True condition with a
+            // wrong reason is as wrong as a wrong False one.
             check(
                 &mut errors,
-                format!("{at} conflicted"),
-                conflicted.into(),
-                want.conflicted.as_deref().unwrap_or("none"),
+                format!("{at} accepted"),
+                describe(&got.accepted),
+                &expected(&want.accepted, reasons::ACCEPTED),
             );
+            let conflicted = match &got.conflicted {
+                None => "none".to_string(),
+                Some(c) if c.ok && c.reason == reasons::NO_CONFLICTS => "none".to_string(),
+                Some(c) => describe(c),
+            };
+            let want_conflicted = want
+                .conflicted
+                .as_deref()
+                .map_or_else(|| "none".to_string(), |reason| format!("False/{reason}"));
+            check(&mut errors, format!("{at} conflicted"), conflicted, &want_conflicted);
             check(
                 &mut errors,
                 format!("{at} resolvedRefs"),
-                got.resolved_refs.reason.into(),
-                &want.resolved_refs,
+                describe(&got.resolved_refs),
+                &expected(&want.resolved_refs, reasons::RESOLVED_REFS),
             );
             check(
                 &mut errors,
@@ -241,11 +252,34 @@ fn run(case: &Case) -> Vec<String> {
                     &kinds.join(","),
                 );
             }
+            let shared: Vec<String> = got
+                .shared_with
+                .iter()
+                .map(|k| format!("{}/{}", k.gateway, k.listener))
+                .collect();
+            check(
+                &mut errors,
+                format!("{at} shared_with"),
+                shared.join(","),
+                &want.shared_with.join(","),
+            );
             if let Some(fragment) = &want.message_contains {
                 let messages = format!("{} | {}", got.accepted.message, got.resolved_refs.message);
                 if !messages.contains(fragment.as_str()) {
                     errors.push(format!("{at} messages {messages:?} lack {fragment:?}"));
                 }
+            }
+        }
+    }
+    // A case names every listener it has: a listener nobody looked at is a rule nobody checked.
+    for gateway_plan in &plan.gateways {
+        let named = case.expect.listeners.get(&gateway_plan.key.name);
+        for listener in &gateway_plan.listeners {
+            if !named.is_some_and(|n| n.contains_key(&listener.name)) {
+                errors.push(format!(
+                    "{}/{} is not named in the case's expectations",
+                    gateway_plan.key.name, listener.name
+                ));
             }
         }
     }
@@ -279,6 +313,14 @@ fn run(case: &Case) -> Vec<String> {
             requested.join(","),
             &want.requested.join(","),
         );
+        if let Some(message) = &want.shared_listeners_message {
+            check(
+                &mut errors,
+                format!("{gateway_name} ListenersIsolated"),
+                isolation(got),
+                &format!("False/SharedListeners: {message}"),
+            );
+        }
     }
     if let Some(want) = &case.expect.proxy_listen {
         check(
@@ -323,6 +365,28 @@ fn run(case: &Case) -> Vec<String> {
             &format!("{want:?}"),
         );
     }
+    if let Some(want) = &case.expect.entry_listeners {
+        let got: BTreeMap<String, Vec<String>> = plan
+            .listen
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    format!("{}/{}", e.port, e.protocol.transport().service_protocol()),
+                    e.listeners
+                        .iter()
+                        .map(|k| format!("{}/{}", k.gateway, k.listener))
+                        .collect(),
+                )
+            })
+            .collect();
+        check(
+            &mut errors,
+            "listen entry listeners".into(),
+            format!("{got:?}"),
+            &format!("{want:?}"),
+        );
+    }
     if let Some(want) = &case.expect.requested_addresses {
         check(
             &mut errors,
@@ -332,6 +396,42 @@ fn run(case: &Case) -> Vec<String> {
         );
     }
     errors
+}
+
+/// The `kongress.dev/ListenersIsolated` condition the status module makes of a Gateway's plan.
+fn isolation(plan: &GatewayPlan) -> String {
+    let data_plane = crate::status::DataPlaneState {
+        class_problem: None,
+        refused: None,
+        deployment: crate::status::DeploymentState::Available,
+        load_balancer: vec![],
+        external_ips: vec![],
+        cluster_ips: vec!["10.96.0.1".into()],
+    };
+    let now = Time(k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).expect("valid time"));
+    let status = crate::status::gateway_status(plan, &data_plane, None, &|_| 0, &now);
+    status
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == crate::api::conditions::types::LISTENERS_ISOLATED)
+        .map(|c| format!("{}/{}: {}", c.status, c.reason, c.message))
+        .unwrap_or_else(|| "no ListenersIsolated condition".into())
+}
+
+/// A verdict as `True/Reason` or `False/Reason`.
+fn describe(verdict: &Verdict) -> String {
+    format!("{}/{}", if verdict.ok { "True" } else { "False" }, verdict.reason)
+}
+
+/// What a table cell means: the good reason stands for True with that reason, any other
+/// reason for False with it.
+fn expected(cell: &str, good: &str) -> String {
+    if cell == good {
+        format!("True/{good}")
+    } else {
+        format!("False/{cell}")
+    }
 }
 
 fn check(errors: &mut Vec<String>, what: String, got: String, want: &str) {
@@ -378,6 +478,16 @@ fn conflict_scope_rules_hold() {
 #[test]
 fn listener_reason_rules_hold() {
     assert!(run_table("listener-reasons.yaml") >= 10);
+}
+
+#[test]
+fn defence_against_input_the_api_server_refuses_holds() {
+    assert!(run_table("defence.yaml") >= 10);
+}
+
+#[test]
+fn shared_listener_rules_hold() {
+    assert!(run_table("shared-listeners.yaml") >= 7);
 }
 
 #[test]

@@ -196,11 +196,13 @@ fn https_listener_goes_to_proxy_listen_with_ssl_and_http2() {
     let plane = Fixture::kong_docs().render();
     assert_eq!(
         env_value(&plane, "KONG_PROXY_LISTEN").as_deref(),
-        Some("0.0.0.0:80, 0.0.0.0:443 ssl http2")
+        Some("0.0.0.0:80 reuseport backlog=16384, 0.0.0.0:443 ssl http2 reuseport backlog=16384")
     );
     assert_eq!(
         env_value(&plane, "KONG_STREAM_LISTEN").as_deref(),
-        Some("0.0.0.0:9901, 0.0.0.0:9902 udp, 0.0.0.0:9903 ssl")
+        Some(
+            "0.0.0.0:9901 reuseport backlog=16384, 0.0.0.0:9902 udp reuseport, 0.0.0.0:9903 ssl reuseport backlog=16384"
+        )
     );
 }
 
@@ -332,7 +334,7 @@ fn user_env_cannot_override_listen_env_and_clash_is_reported() {
     assert_eq!(plane.env_clashes, vec!["KONG_DATABASE", "KONG_PROXY_LISTEN"]);
     assert_eq!(
         env_value(&plane, "KONG_PROXY_LISTEN").as_deref(),
-        Some("0.0.0.0:80, 0.0.0.0:443 ssl http2")
+        Some("0.0.0.0:80 reuseport backlog=16384, 0.0.0.0:443 ssl http2 reuseport backlog=16384")
     );
     assert_eq!(env_value(&plane, "KONG_DATABASE").as_deref(), Some("off"));
     assert_eq!(env_value(&plane, "KONG_LOG_LEVEL").as_deref(), Some("debug"));
@@ -554,7 +556,7 @@ fn shifted_mode_sets_port_maps_and_no_sysctl() {
     );
     assert_eq!(
         env_value(&plane, "KONG_PROXY_LISTEN").as_deref(),
-        Some("0.0.0.0:10080, 0.0.0.0:10443 ssl http2")
+        Some("0.0.0.0:10080 reuseport backlog=16384, 0.0.0.0:10443 ssl http2 reuseport backlog=16384")
     );
     let pod_security = pod_spec(&plane).security_context.as_ref().expect("pod securityContext");
     assert_eq!(pod_security.sysctls, None);

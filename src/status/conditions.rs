@@ -99,7 +99,14 @@ pub struct StatusEvent {
 
 /// Whether a condition's status is the good one (`Conflicted` is good when False).
 fn healthy(type_: &str, status: &str) -> bool {
-    (status == "True") != (type_ == crate::api::conditions::types::CONFLICTED)
+    use crate::api::conditions::types;
+    match type_ {
+        types::CONFLICTED => status != "True",
+        // A shared listener is how the design serves the most common setup: worth a
+        // Normal Event, never a Warning.
+        types::LISTENERS_ISOLATED => true,
+        _ => status == "True",
+    }
 }
 
 /// Events for a Gateway status change: every changed Gateway condition, and listener
@@ -256,6 +263,26 @@ mod tests {
             listeners: Some(vec![listener(
                 "l",
                 vec![condition("Conflicted", "False", "NoConflicts", 2)],
+            )]),
+            ..Default::default()
+        };
+        let events = gateway_status_events(Some(&before), &after);
+        assert_eq!(events.len(), 1);
+        assert!(!events[0].warning);
+    }
+
+    #[test]
+    fn a_gateway_starting_to_share_a_listener_publishes_a_normal_event() {
+        let before = GatewayStatus {
+            conditions: Some(vec![condition("kongress.dev/ListenersIsolated", "True", "Isolated", 1)]),
+            ..Default::default()
+        };
+        let after = GatewayStatus {
+            conditions: Some(vec![condition(
+                "kongress.dev/ListenersIsolated",
+                "False",
+                "SharedListeners",
+                2,
             )]),
             ..Default::default()
         };

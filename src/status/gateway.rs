@@ -166,6 +166,50 @@ fn programmed_condition(
     )
 }
 
+/// `kongress.dev/ListenersIsolated`: False when Kong cannot tell some listener's traffic
+/// from another Gateway's, naming every such listener and who it is shared with.
+fn isolation_condition(plan: &GatewayPlan) -> DesiredCondition {
+    let shared: Vec<String> = plan
+        .listeners
+        .iter()
+        .filter(|l| !l.shared_with.is_empty())
+        .enumerate()
+        .map(|(i, l)| {
+            let others: Vec<String> = l
+                .shared_with
+                .iter()
+                .map(|k| format!("{} (listener {:?})", k.gateway, k.listener))
+                .collect();
+            format!(
+                "{} {:?} (port {}, {}) is shared with {}",
+                if i == 0 { "Listener" } else { "listener" },
+                l.name,
+                l.port,
+                l.protocol,
+                others.join(", ")
+            )
+        })
+        .collect();
+    if shared.is_empty() {
+        return DesiredCondition::new(
+            types::LISTENERS_ISOLATED,
+            true,
+            reasons::ISOLATED,
+            "No listener is shared with another Gateway",
+        );
+    }
+    let pronoun = if shared.len() == 1 { "it" } else { "them" };
+    DesiredCondition::new(
+        types::LISTENERS_ISOLATED,
+        false,
+        reasons::SHARED_LISTENERS,
+        format!(
+            "{}; traffic to {pronoun} cannot be told apart, routes of all these Gateways are served together",
+            shared.join("; ")
+        ),
+    )
+}
+
 fn listener_conditions(listener: &ListenerVerdict, gateway_programmed: &DesiredCondition) -> Vec<DesiredCondition> {
     let accepted = DesiredCondition::new(
         types::ACCEPTED,
@@ -227,7 +271,12 @@ pub fn gateway_status(
     let accepted = accepted_condition(plan, data_plane);
     let programmed = programmed_condition(&accepted, plan, data_plane, &addresses);
     let existing_conditions = existing.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    let conditions = merge_conditions(existing_conditions, &[accepted, programmed.clone()], generation, now);
+    let conditions = merge_conditions(
+        existing_conditions,
+        &[accepted, programmed.clone(), isolation_condition(plan)],
+        generation,
+        now,
+    );
 
     let existing_listeners = existing.and_then(|s| s.listeners.as_deref()).unwrap_or_default();
     let listeners = plan

@@ -208,6 +208,48 @@ impl RouteView {
         )
     }
 
+    /// Every backendRef of every rule, in spec order (for indexes; translation reads rules itself).
+    pub fn backend_refs(&self) -> Vec<BackendRef> {
+        fn collect<'r, R: 'r>(
+            rules: impl IntoIterator<Item = &'r R>,
+            refs: impl Fn(&'r R) -> Vec<BackendRef>,
+        ) -> Vec<BackendRef> {
+            rules.into_iter().flat_map(refs).collect()
+        }
+        match &self.object {
+            RouteObject::Http(r) => collect(r.spec.rules.iter().flatten(), |rule| {
+                rule.backend_refs.iter().flatten().map(|b| backend_ref_of!(b)).collect()
+            }),
+            RouteObject::Grpc(r) => collect(r.spec.rules.iter().flatten(), |rule| {
+                rule.backend_refs.iter().flatten().map(|b| backend_ref_of!(b)).collect()
+            }),
+            RouteObject::Tls(r) => collect(&r.spec.rules, |rule| {
+                rule.backend_refs.iter().map(|b| backend_ref_of!(b)).collect()
+            }),
+            RouteObject::Tcp(r) => collect(&r.spec.rules, |rule| {
+                rule.backend_refs.iter().map(|b| backend_ref_of!(b)).collect()
+            }),
+            RouteObject::Udp(r) => collect(&r.spec.rules, |rule| {
+                rule.backend_refs.iter().map(|b| backend_ref_of!(b)).collect()
+            }),
+        }
+    }
+
+    /// The Services the route's backendRefs name (core group, kind Service), deduplicated.
+    pub fn backend_services(&self) -> Vec<ObjectKey> {
+        let mut services: Vec<ObjectKey> = self
+            .backend_refs()
+            .into_iter()
+            .filter(|b| {
+                b.group.as_deref().unwrap_or("").is_empty() && b.kind.as_deref().unwrap_or("Service") == "Service"
+            })
+            .map(|b| ObjectKey::new(b.namespace.unwrap_or_else(|| self.namespace().to_string()), b.name))
+            .collect();
+        services.sort();
+        services.dedup();
+        services
+    }
+
     pub fn namespace(&self) -> &str {
         &self.route.key.namespace
     }

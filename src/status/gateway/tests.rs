@@ -4,7 +4,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::*;
 use crate::api::ObjectKey;
-use crate::plan::{AddressRequest, AddressVerdict, ListenerVerdict, RouteKind, Verdict};
+use crate::plan::{AddressRequest, AddressVerdict, ListenerKey, ListenerVerdict, RouteKind, Verdict};
 
 fn now() -> Time {
     Time(Timestamp::from_second(1_000).expect("time"))
@@ -36,6 +36,7 @@ fn listener(name: &str, accepted: Verdict, programmed: bool) -> ListenerVerdict 
         resolved_refs: ok(reasons::RESOLVED_REFS),
         supported_kinds: vec![RouteKind::HttpRoute, RouteKind::GrpcRoute],
         programmed,
+        shared_with: vec![],
     }
 }
 
@@ -320,4 +321,79 @@ fn recomputing_an_unchanged_status_gives_an_equal_status() {
     let later = Time(Timestamp::from_second(9_000).expect("time"));
     let second = gateway_status(&p, &serving(), Some(&first), &|_| 0, &later);
     assert_eq!(first, second);
+}
+
+fn condition_message<'a>(status: &'a GatewayStatus, type_: &str) -> &'a str {
+    status
+        .conditions
+        .as_ref()
+        .and_then(|cs| cs.iter().find(|c| c.type_ == type_))
+        .map(|c| c.message.as_str())
+        .expect("condition present")
+}
+
+fn shared(name: &str, port: i32, protocol: &str, with: &[(&str, &str, &str)]) -> ListenerVerdict {
+    let mut l = listener(name, ok("Accepted"), true);
+    l.port = port;
+    l.protocol = protocol.into();
+    l.shared_with = with
+        .iter()
+        .map(|(namespace, gateway, listener)| ListenerKey {
+            gateway: ObjectKey::new(*namespace, *gateway),
+            listener: (*listener).into(),
+        })
+        .collect();
+    l
+}
+
+#[test]
+fn gateway_without_shared_listeners_is_listeners_isolated_true() {
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &serving());
+    assert_eq!(condition(&s, "kongress.dev/ListenersIsolated"), ("True", "Isolated"));
+    let c = s
+        .conditions
+        .iter()
+        .flatten()
+        .find(|c| c.type_ == "kongress.dev/ListenersIsolated")
+        .expect("condition");
+    assert_eq!(c.observed_generation, Some(7));
+}
+
+#[test]
+fn shared_listener_makes_listeners_isolated_false_naming_the_listener_and_the_other_gateway() {
+    let s = status(
+        &plan(vec![shared("web", 80, "HTTP", &[("default", "other", "http")])]),
+        &serving(),
+    );
+    assert_eq!(
+        condition(&s, "kongress.dev/ListenersIsolated"),
+        ("False", "SharedListeners")
+    );
+    assert_eq!(
+        condition_message(&s, "kongress.dev/ListenersIsolated"),
+        "Listener \"web\" (port 80, HTTP) is shared with default/other (listener \"http\"); traffic to it cannot be told apart, routes of all these Gateways are served together"
+    );
+    // Sharing is how the listener is served, not a fault of it.
+    assert_eq!(listener_condition(&s, "web", "Accepted"), ("True", "Accepted"));
+    assert_eq!(listener_condition(&s, "web", "Conflicted"), ("False", "NoConflicts"));
+    assert_eq!(listener_condition(&s, "web", "Programmed"), ("True", "Programmed"));
+}
+
+#[test]
+fn listeners_isolated_message_names_every_shared_listener_and_every_other_gateway() {
+    let s = status(
+        &plan(vec![
+            shared("web", 80, "HTTP", &[("a", "one", "http"), ("b", "two", "web")]),
+            listener("own", ok("Accepted"), true),
+            shared("secure", 443, "HTTPS", &[("a", "one", "https")]),
+        ]),
+        &serving(),
+    );
+    let message = condition_message(&s, "kongress.dev/ListenersIsolated");
+    assert_eq!(
+        message,
+        "Listener \"web\" (port 80, HTTP) is shared with a/one (listener \"http\"), b/two (listener \"web\"); \
+         listener \"secure\" (port 443, HTTPS) is shared with a/one (listener \"https\"); \
+         traffic to them cannot be told apart, routes of all these Gateways are served together"
+    );
 }

@@ -1,10 +1,11 @@
-//! Reads the state of a data plane's Deployment and proxy Service into plain data.
+//! Reads the state of a data plane's Deployment and proxy Service (as the caches hold them) into plain data.
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Service;
 
-use crate::status::{DeploymentState, ServiceAddress};
+use super::{DeploymentState, ServiceAddress};
 
+/// Where a Deployment stands, from its status.
 pub fn deployment_state(deployment: Option<&Deployment>) -> DeploymentState {
     let Some(deployment) = deployment else {
         return DeploymentState::Missing;
