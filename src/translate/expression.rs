@@ -110,9 +110,9 @@ pub fn any(terms: Vec<Term>) -> Option<Term> {
 }
 
 /// The terms joined by `&&` without outer parentheses: a whole route expression.
-pub fn expression(terms: &[Term]) -> String {
-    let mut s = String::with_capacity(terms.iter().map(|t| t.0.len() + 4).sum());
-    for (i, term) in terms.iter().enumerate() {
+pub fn expression<'a>(terms: impl IntoIterator<Item = &'a Term> + Clone) -> String {
+    let mut s = String::with_capacity(terms.clone().into_iter().map(|t| t.0.len() + 4).sum());
+    for (i, term) in terms.into_iter().enumerate() {
         if i > 0 {
             s.push_str(" && ");
         }

@@ -317,9 +317,6 @@ pub(super) fn kong_route(input: KongRouteInput<'_>) -> PendingRoute {
         service,
         tags,
     } = input;
-    let mut all = Vec::with_capacity(terms.terms.len() + 1);
-    all.push(part.binding.clone());
-    all.extend(terms.terms.iter().cloned());
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
     let key = &view.route.key;
     PendingRoute {
@@ -330,7 +327,7 @@ pub(super) fn kong_route(input: KongRouteInput<'_>) -> PendingRoute {
                 key.namespace, key.name
             ),
             protocols,
-            expression: expr::expression(&all),
+            expression: expr::expression(std::iter::once(&part.binding).chain(&terms.terms)),
             priority: 0,
             strip_path: Some(false),
             preserve_host: Some(true),

@@ -146,21 +146,38 @@ fn specificity(p: &Precedence) -> u128 {
 /// Sets `priority` on every route so that Kong picks what Gateway API's precedence demands.
 pub fn assign(routes: &mut [PendingRoute]) {
     // The order of the Kubernetes routes themselves (age, then namespace/name, then kind),
-    // computed once per route rather than compared again for each of its Kong routes.
-    let mut sources: Vec<&Precedence> = routes.iter().map(|r| &r.precedence).collect();
-    sources.sort_unstable_by(|a, b| a.source_order(b));
-    sources.dedup_by(|a, b| a.source_order(b) == Ordering::Equal);
-    let source_rank: std::collections::HashMap<(Option<Timestamp>, &RouteRef), u32> = sources
-        .iter()
-        .enumerate()
-        .map(|(i, p)| ((p.created, &p.route), u32::try_from(i).unwrap_or(u32::MAX)))
-        .collect();
+    // computed once per route rather than compared again for each of its Kong routes. A
+    // route's Kong routes arrive together, so consecutive repeats collapse without hashing.
+    let mut distinct: Vec<&Precedence> = Vec::new();
+    let mut source_of: Vec<usize> = Vec::with_capacity(routes.len());
+    for route in routes.iter() {
+        let p = &route.precedence;
+        match distinct.last() {
+            Some(last) if last.created == p.created && last.route == p.route => {}
+            _ => distinct.push(p),
+        }
+        source_of.push(distinct.len() - 1);
+    }
+    let mut by_age: Vec<usize> = (0..distinct.len()).collect();
+    by_age.sort_unstable_by(|&a, &b| distinct[a].source_order(distinct[b]));
+    let mut source_rank = vec![0u32; distinct.len()];
+    let mut rank = 0u32;
+    for (k, &i) in by_age.iter().enumerate() {
+        if k > 0 && distinct[by_age[k - 1]].source_order(distinct[i]) != Ordering::Equal {
+            rank = rank.saturating_add(1);
+        }
+        source_rank[i] = rank;
+    }
     let mut order: Vec<(std::cmp::Reverse<u128>, u32, u32, u32, usize)> = routes
         .iter()
         .enumerate()
         .map(|(i, r)| {
             let p = &r.precedence;
-            let source = source_rank.get(&(p.created, &p.route)).copied().unwrap_or(u32::MAX);
+            let source = source_of
+                .get(i)
+                .and_then(|&s| source_rank.get(s))
+                .copied()
+                .unwrap_or(u32::MAX);
             (std::cmp::Reverse(specificity(p)), source, p.rule, p.match_index, i)
         })
         .collect();
