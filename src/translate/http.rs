@@ -717,6 +717,34 @@ spec:
     }
 
     #[test]
+    fn the_usual_http_to_https_redirect_takes_the_host_from_the_request() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: to-https, namespace: default}
+spec:
+  rules:
+  - filters: [{type: RequestRedirect, requestRedirect: {scheme: https, statusCode: 301}}]
+"#,
+            &[http80()],
+        );
+        let route = &outcome.routes[0];
+        assert_eq!(plugin_names(route), ["pre-function"]);
+        let lua = route.route.plugins[0].config["access"][0].as_str().expect("lua");
+        assert_eq!(
+            lua,
+            concat!(
+                "return function()\n",
+                "  local path = kong.request.get_path()\n",
+                "  local location = \"https://\" .. kong.request.get_host() .. \"\" .. path\n",
+                "  local query = kong.request.get_raw_query()\n",
+                "  if query ~= \"\" then location = location .. \"?\" .. query end\n",
+                "  return kong.response.exit(301, nil, { [\"Location\"] = location })\n",
+                "end\n"
+            )
+        );
+    }
+
+    #[test]
     fn replace_prefix_match_needs_a_path_prefix_match() {
         let outcome = translate_http(
             r#"

@@ -920,6 +920,44 @@ fn grpc_routes_use_grpc_protocols() {
     );
 }
 
+#[test]
+fn the_longest_hostname_and_path_the_api_admits_route_and_outrank_shorter_ones() {
+    let label = "a".repeat(63);
+    let host = format!("{label}.{label}.{label}.{}", "b".repeat(61));
+    assert_eq!(host.len(), 253);
+    let path = format!("/{}", "p".repeat(1023));
+    let long = format!(
+        r#"
+metadata: {{name: long, namespace: default}}
+spec:
+  hostnames: ["{host}"]
+  rules:
+  - matches: [{{path: {{type: Exact, value: "{path}"}}}}]
+    backendRefs: [{{name: echo, port: 80}}]
+"#
+    );
+    let wildcard_host = format!("*.{label}.{label}.{}", "b".repeat(61));
+    let wildcard = with_hosts("wild", &[&wildcard_host], "/");
+    let routes = kong_routes(vec![
+        Input::Http(&long, vec![listener("http", 80, ListenerProtocol::Http, &[&host])]),
+        Input::Http(
+            &wildcard,
+            vec![listener("http", 80, ListenerProtocol::Http, &[&wildcard_host])],
+        ),
+        Input::Http(CATCH_ALL, vec![http80()]),
+    ]);
+    let kong = KongRouter::new(&routes);
+    assert_eq!(
+        kong.pick(&get(&format!("http://{host}{path}"))).as_deref(),
+        Some("long.0.0.0")
+    );
+    assert_eq!(
+        kong.pick(&get(&format!("http://{host}/"))).as_deref(),
+        Some("wild.0.0.0")
+    );
+    assert_eq!(kong.pick(&get("http://other/")).as_deref(), Some("all.0.0.0"));
+}
+
 // ---------------------------------------------------------------------------------------------
 // Arbitrary input never panics and always yields routes Kong parses, or a report
 // ---------------------------------------------------------------------------------------------
@@ -973,59 +1011,39 @@ proptest! {
     }
 }
 
-/// Rough timing of the HTTP path at 10,000 routes (run with `--release --ignored`).
-#[test]
-#[ignore = "timing, not a check"]
-fn time_ten_thousand_http_routes() {
-    let routes: Vec<Arc<HttpRoute>> = (0..10_000)
-        .map(|i| {
-            http_route(&format!(
-                r#"
-metadata: {{name: r{i}, namespace: ns{}, creationTimestamp: "2024-01-01T00:00:00Z"}}
-spec:
-  hostnames: [app{i}.example.com, "*.app{i}.example.com"]
-  rules:
-  - matches:
-    - path: {{type: PathPrefix, value: /api/v{}}}
-      headers: [{{name: x-tenant, value: t{i}}}]
-    - path: {{type: Exact, value: /health}}
-    - path: {{type: PathPrefix, value: /static}}
-      method: GET
-    backendRefs: [{{name: echo, port: 80}}]
-"#,
-                i % 50,
-                i % 3
-            ))
-        })
-        .collect();
-    let fixture = Fixture::new();
-    let input = fixture.input();
-    let attachment = listener("http", 80, ListenerProtocol::Http, &[]);
-    let start = std::time::Instant::now();
-    let mut backends = Backends::new(&input);
-    let mut all = Vec::new();
-    let mut translated = std::time::Duration::ZERO;
-    let mut validated = std::time::Duration::ZERO;
-    for route in &routes {
-        let view = RouteView::http(route);
-        let hosts = Attachment {
-            hostnames: Hostnames::Only(view.hostnames.clone()),
-            ..attachment.clone()
-        };
-        let t = std::time::Instant::now();
-        let outcome = http::translate(&view, route, &[&hosts], &mut backends);
-        translated += t.elapsed();
-        let t = std::time::Instant::now();
-        let outcome = validate::keep_valid(&view, outcome);
-        validated += t.elapsed();
-        all.extend(outcome.routes);
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    #[test]
+    fn arbitrary_grpc_services_and_methods_parse_or_are_reported(
+        regex in any::<bool>(),
+        service in prop::option::of("\\PC{0,30}"),
+        method in prop::option::of("\\PC{0,30}"),
+        header_name in "[!-~]{1,12}",
+    ) {
+        let mut route: GrpcRoute = serde_yaml_ng::from_str(
+            "metadata: {name: g, namespace: default}\nspec:\n  rules:\n  - backendRefs: [{name: echo, port: 80}]",
+        )
+        .expect("yaml");
+        let value = serde_json::json!({
+            "method": {"type": if regex { "RegularExpression" } else { "Exact" }, "service": service, "method": method},
+            "headers": [{"name": header_name, "value": "v"}],
+        });
+        if let Some(rule) = route.spec.rules.as_mut().and_then(|r| r.first_mut()) {
+            rule.matches = Some(vec![serde_json::from_value(value).expect("match")]);
+        }
+        let route = Arc::new(route);
+        let fixture = Fixture::new();
+        let input = fixture.input();
+        let mut backends = Backends::new(&input);
+        let view = RouteView::grpc(&route);
+        let attachment = http80();
+        let outcome = validate::keep_valid(&view, grpc::translate(&view, &route, &[&attachment], &mut backends));
+        for pending in &outcome.routes {
+            prop_assert_eq!(validate::check_expression(&pending.route.expression, &pending.route.protocols), Ok(()));
+        }
+        if outcome.routes.is_empty() {
+            prop_assert!(outcome.accepted_problem.is_some(), "dropped without a report");
+        }
     }
-    let t = std::time::Instant::now();
-    priority::assign(&mut all);
-    let assigned = t.elapsed();
-    eprintln!(
-        "{} Kong routes in {:?}: translate {translated:?}, validate {validated:?}, assign {assigned:?}",
-        all.len(),
-        start.elapsed()
-    );
 }
