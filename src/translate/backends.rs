@@ -582,6 +582,27 @@ impl<'a> Backends<'a> {
         tags
     }
 
+    /// The name of a copy of `service` carrying these timeouts, created on first use. Gateway
+    /// API sets timeouts per rule while Kong keeps them on the service, so rules with
+    /// different timeouts over the same backends need services of their own.
+    pub fn with_timeouts(&mut self, service: &str, timeouts: ServiceTimeouts) -> String {
+        let name = format!(
+            "{service}.timeouts-{}-{}-{}",
+            timeouts.connect, timeouts.read, timeouts.write
+        );
+        if !self.services.contains_key(&name)
+            && let Some(base) = self.services.get(service)
+        {
+            let mut copy = base.clone();
+            copy.name = name.clone();
+            copy.connect_timeout = Some(timeouts.connect);
+            copy.read_timeout = Some(timeouts.read);
+            copy.write_timeout = Some(timeouts.write);
+            self.services.insert(name.clone(), copy);
+        }
+        name
+    }
+
     /// The services and upstreams collected, sorted by name.
     pub fn finish(self) -> (Vec<kong::Service>, Vec<kong::Upstream>) {
         (
@@ -589,6 +610,14 @@ impl<'a> Backends<'a> {
             self.upstreams.into_values().collect(),
         )
     }
+}
+
+/// Kong service timeouts in milliseconds, from a rule's `timeouts`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceTimeouts {
+    pub connect: u64,
+    pub read: u64,
+    pub write: u64,
 }
 
 /// `Service ns/name:port` as the user wrote the ref, for messages.

@@ -23,6 +23,8 @@ pub mod kong;
 #[cfg(test)]
 mod orchestrator_tests;
 mod priority;
+#[cfg(test)]
+mod router_tests;
 pub mod routes;
 mod stream;
 pub mod tags;

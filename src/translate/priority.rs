@@ -1,13 +1,52 @@
 //! Gateway API precedence as Kong route `priority`.
 //!
-//! STUB: to be written (encoding, bit budget, tests).
+//! Kong's expressions router tries routes by descending `priority` and takes the first whose
+//! expression matches; routes of equal priority are ordered by id, which is effectively
+//! arbitrary. So the priority must put every Kong route that can match a request above every
+//! route of lower Gateway API precedence that can match it too.
+//!
+//! # Order
+//! Each Kong route carries its [`Precedence`] facts. Routes are ordered by, best first:
+//! 1. characters of the matching non-wildcard hostname (more wins);
+//! 2. characters of the matching wildcard hostname (more wins; a route never mixes the two,
+//!    nor hostnames of different lengths, so each route has one value of each);
+//! 3. the path ([`PathPrecedence`]): `Exact` by length, then `PathPrefix` by length (of the
+//!    prefix without its trailing `/`), then `RegularExpression` by pattern length, then
+//!    `PathPrefix /` (every path). The spec leaves regular expressions implementation-specific:
+//!    they rank below every real prefix so the spec's order among core matches is untouched,
+//!    and above the catch-all so a regex route is not shadowed by `/`.
+//!    gRPC: characters of the service, then of the method;
+//! 4. a method match;
+//! 5. number of header matches; 6. number of query parameter matches;
+//! 7. the older route (creation timestamp; a route without one counts as the newest);
+//! 8. `namespace/name` alphabetically (then the kind);
+//! 9. rule index, then match index (first wins);
+//! 10. the Kong route name, so the order is total even for the parts one match is split into.
+//!
+//! # Encoding and bit budget
+//! The priority is the route's rank in that total order, counted from the bottom: with `N`
+//! Kong routes the best gets `N`, the worst `1`. Every route gets its own priority, so two
+//! routes that can match the same request never tie. A rank needs ⌈log₂(N+1)⌉ bits: 14 bits
+//! for 10,000 Kong routes, 20 for a million; Kong's limit of 2^46 − 1 would take 7·10^13
+//! routes to reach. No fact is packed into bit fields, so nothing is clamped or truncated: a
+//! 253-character hostname or a 1,024-character path compares exactly (the facts are `u16`;
+//! Gateway API caps hostnames at 253 and paths and patterns at 1,024 characters). Should the
+//! count ever exceed the limit, the lowest routes share the value 1 rather than overflow.
+//!
+//! A rank renumbers the routes below a route that is added. That costs nothing here: Kong
+//! DB-less takes the whole config in one `POST /config` anyway.
+
+use std::cmp::Ordering;
 
 use k8s_openapi::jiff::Timestamp;
 
 use super::kong;
 use super::routes::RouteRef;
 
-/// How a path match ranks (Gateway API: Exact beats the longest Prefix).
+/// Kong's upper bound for `priority` with the expressions router.
+pub const MAX_PRIORITY: u64 = (1 << 46) - 1;
+
+/// How a path match ranks (see the module doc). Variants are in ascending precedence.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PathPrecedence {
     /// No path condition (stream routes) or `PathPrefix /`.
@@ -15,10 +54,14 @@ pub enum PathPrecedence {
     None,
     /// `RegularExpression`, ranked by pattern length.
     Regex(u16),
-    /// `PathPrefix`, by characters.
+    /// `PathPrefix`, by characters (without a trailing `/`).
     Prefix(u16),
     /// `Exact`, by characters.
     Exact(u16),
+    /// GRPCRoute: characters of the service, then of the method (pattern lengths for regular
+    /// expressions). gRPC and HTTP routes never share a hostname on a listener, so where this
+    /// variant sorts against the HTTP ones does not matter.
+    Grpc { service: u16, method: u16 },
 }
 
 /// The facts Gateway API orders matches by, for one Kong route.
@@ -41,6 +84,36 @@ pub struct Precedence {
     pub match_index: u32,
 }
 
+impl Precedence {
+    /// Best first: `Less` means `self` takes precedence over `other` (the order [`assign`]
+    /// implements with precomputed keys).
+    #[cfg(test)]
+    pub fn precedes(&self, other: &Self) -> Ordering {
+        specificity(other)
+            .cmp(&specificity(self))
+            .then_with(|| self.source_order(other))
+            .then_with(|| self.rule.cmp(&other.rule))
+            .then_with(|| self.match_index.cmp(&other.match_index))
+    }
+
+    /// Criteria 7–8: the older route, then `namespace/name`, then the kind.
+    fn source_order(&self, other: &Self) -> Ordering {
+        match (&self.created, &other.created) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
+        }
+        .then_with(|| self.route.key.cmp(&other.route.key))
+        .then_with(|| self.route.kind.cmp(&other.route.kind))
+    }
+}
+
+/// A u16 fact from a length or count, saturating (inputs the API admits stay far below).
+pub fn fact(n: usize) -> u16 {
+    u16::try_from(n).unwrap_or(u16::MAX)
+}
+
 /// A Kong route before its priority is known, with the service it belongs to.
 #[derive(Clone, Debug)]
 pub struct PendingRoute {
@@ -50,5 +123,396 @@ pub struct PendingRoute {
     pub precedence: Precedence,
 }
 
+/// Criteria 1–6 as one integer, larger = more specific (an in-memory sort key, not the
+/// priority: each fact keeps its full width).
+fn specificity(p: &Precedence) -> u128 {
+    let (kind, first, second) = match p.path {
+        PathPrecedence::None => (0u128, 0u16, 0u16),
+        PathPrecedence::Regex(n) => (1, n, 0),
+        PathPrecedence::Prefix(n) => (2, n, 0),
+        PathPrecedence::Exact(n) => (3, n, 0),
+        PathPrecedence::Grpc { service, method } => (4, service, method),
+    };
+    (u128::from(p.exact_host_len) << 112)
+        | (u128::from(p.wildcard_host_len) << 96)
+        | (kind << 88)
+        | (u128::from(first) << 72)
+        | (u128::from(second) << 56)
+        | (u128::from(p.method) << 48)
+        | (u128::from(p.headers) << 32)
+        | (u128::from(p.queries) << 16)
+}
+
 /// Sets `priority` on every route so that Kong picks what Gateway API's precedence demands.
-pub fn assign(_routes: &mut [PendingRoute]) {}
+pub fn assign(routes: &mut [PendingRoute]) {
+    // The order of the Kubernetes routes themselves (age, then namespace/name, then kind),
+    // computed once per route rather than compared again for each of its Kong routes. A
+    // route's Kong routes arrive together, so consecutive repeats collapse without hashing.
+    let mut distinct: Vec<&Precedence> = Vec::new();
+    let mut source_of: Vec<usize> = Vec::with_capacity(routes.len());
+    for route in routes.iter() {
+        let p = &route.precedence;
+        match distinct.last() {
+            Some(last) if last.created == p.created && last.route == p.route => {}
+            _ => distinct.push(p),
+        }
+        source_of.push(distinct.len() - 1);
+    }
+    let mut by_age: Vec<usize> = (0..distinct.len()).collect();
+    by_age.sort_unstable_by(|&a, &b| distinct[a].source_order(distinct[b]));
+    let mut source_rank = vec![0u32; distinct.len()];
+    let mut rank = 0u32;
+    for (k, &i) in by_age.iter().enumerate() {
+        if k > 0 && distinct[by_age[k - 1]].source_order(distinct[i]) != Ordering::Equal {
+            rank = rank.saturating_add(1);
+        }
+        source_rank[i] = rank;
+    }
+    let mut order: Vec<(std::cmp::Reverse<u128>, u32, u32, u32, usize)> = routes
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let p = &r.precedence;
+            let source = source_of
+                .get(i)
+                .and_then(|&s| source_rank.get(s))
+                .copied()
+                .unwrap_or(u32::MAX);
+            (std::cmp::Reverse(specificity(p)), source, p.rule, p.match_index, i)
+        })
+        .collect();
+    order.sort_unstable_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then(a.1.cmp(&b.1))
+            .then(a.2.cmp(&b.2))
+            .then(a.3.cmp(&b.3))
+            .then_with(|| routes[a.4].route.name.cmp(&routes[b.4].route.name))
+    });
+    let order: Vec<usize> = order.into_iter().map(|k| k.4).collect();
+    let count = u64::try_from(order.len()).unwrap_or(u64::MAX);
+    for (position, index) in order.into_iter().enumerate() {
+        let position = u64::try_from(position).unwrap_or(u64::MAX);
+        let rank = count.saturating_sub(position).clamp(1, MAX_PRIORITY);
+        routes[index].route.priority = rank;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ObjectKey;
+    use crate::plan::RouteKind;
+
+    fn route(name: &str, precedence: Precedence) -> PendingRoute {
+        PendingRoute {
+            service: None,
+            route: kong::Route {
+                name: name.to_string(),
+                ..kong::Route::default()
+            },
+            precedence,
+        }
+    }
+
+    fn facts(ns_name: &str) -> Precedence {
+        let (ns, name) = ns_name.split_once('/').unwrap_or(("default", ns_name));
+        Precedence {
+            exact_host_len: 0,
+            wildcard_host_len: 0,
+            path: PathPrecedence::None,
+            method: false,
+            headers: 0,
+            queries: 0,
+            created: None,
+            route: RouteRef {
+                kind: RouteKind::HttpRoute,
+                key: ObjectKey::new(ns, name),
+            },
+            rule: 0,
+            match_index: 0,
+        }
+    }
+
+    fn ts(s: &str) -> Option<Timestamp> {
+        Some(s.parse().expect("timestamp"))
+    }
+
+    /// Assigns priorities and returns the names best first.
+    fn ranked(mut routes: Vec<PendingRoute>) -> Vec<String> {
+        assign(&mut routes);
+        routes.sort_by_key(|r| std::cmp::Reverse(r.route.priority));
+        routes.into_iter().map(|r| r.route.name).collect()
+    }
+
+    #[test]
+    fn each_criterion_outranks_everything_after_it() {
+        // Listed best first; each one wins on exactly the criterion its name says.
+        let steps: Vec<(&str, Precedence)> = vec![
+            (
+                "exact-host",
+                Precedence {
+                    exact_host_len: 5,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "longer-wildcard",
+                Precedence {
+                    wildcard_host_len: 9,
+                    path: PathPrecedence::Exact(900),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "wildcard",
+                Precedence {
+                    wildcard_host_len: 7,
+                    path: PathPrecedence::Exact(900),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "exact-path",
+                Precedence {
+                    path: PathPrecedence::Exact(1),
+                    headers: 0,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "longer-prefix",
+                Precedence {
+                    path: PathPrecedence::Prefix(5),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "prefix",
+                Precedence {
+                    path: PathPrecedence::Prefix(2),
+                    method: true,
+                    headers: 16,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "regex",
+                Precedence {
+                    path: PathPrecedence::Regex(900),
+                    method: true,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "method",
+                Precedence {
+                    method: true,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "headers",
+                Precedence {
+                    headers: 2,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "header",
+                Precedence {
+                    headers: 1,
+                    queries: 16,
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "queries",
+                Precedence {
+                    queries: 1,
+                    created: ts("2030-01-01T00:00:00Z"),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "older",
+                Precedence {
+                    created: ts("2020-01-01T00:00:00Z"),
+                    ..facts("z/z")
+                },
+            ),
+            (
+                "newer",
+                Precedence {
+                    created: ts("2021-01-01T00:00:00Z"),
+                    ..facts("z/z")
+                },
+            ),
+            ("no-timestamp-a/b", facts("a/b")),
+            ("no-timestamp-a/c", facts("a/c")),
+            (
+                "rule-0-match-1",
+                Precedence {
+                    rule: 0,
+                    match_index: 1,
+                    ..facts("b/a")
+                },
+            ),
+            (
+                "rule-1-match-0",
+                Precedence {
+                    rule: 1,
+                    match_index: 0,
+                    ..facts("b/a")
+                },
+            ),
+        ];
+        let expected: Vec<String> = steps.iter().map(|(n, _)| n.to_string()).collect();
+        let mut shuffled: Vec<PendingRoute> = steps.into_iter().map(|(n, p)| route(n, p)).collect();
+        shuffled.reverse();
+        assert_eq!(ranked(shuffled), expected);
+    }
+
+    #[test]
+    fn grpc_ranks_service_characters_before_method_characters() {
+        let longer_service = Precedence {
+            path: PathPrecedence::Grpc { service: 7, method: 0 },
+            ..facts("a/a")
+        };
+        let longer_method = Precedence {
+            path: PathPrecedence::Grpc { service: 5, method: 3 },
+            ..facts("a/b")
+        };
+        assert_eq!(
+            ranked(vec![route("method", longer_method), route("service", longer_service)]),
+            ["service", "method"]
+        );
+    }
+
+    #[test]
+    fn namespace_and_name_break_ties_before_the_kind() {
+        let grpc = Precedence {
+            route: RouteRef {
+                kind: RouteKind::GrpcRoute,
+                key: ObjectKey::new("a", "a"),
+            },
+            ..facts("a/a")
+        };
+        assert_eq!(
+            ranked(vec![
+                route("http-b", facts("a/b")),
+                route("grpc-a", grpc),
+                route("http-a", facts("a/a"))
+            ]),
+            ["http-a", "grpc-a", "http-b"]
+        );
+    }
+
+    #[test]
+    fn every_route_gets_its_own_priority_even_with_identical_facts() {
+        let routes = vec![route("b", facts("x/y")), route("a", facts("x/y"))];
+        let mut routes = routes;
+        assign(&mut routes);
+        assert_ne!(routes[0].route.priority, routes[1].route.priority);
+        assert_eq!(ranked(routes), ["a", "b"]);
+    }
+
+    #[test]
+    fn ten_thousand_routes_with_extreme_lengths_stay_unique_and_within_kongs_limit() {
+        let mut routes: Vec<PendingRoute> = (0..10_000u32)
+            .map(|i| {
+                let precedence = Precedence {
+                    exact_host_len: if i % 3 == 0 { 253 } else { 0 },
+                    wildcard_host_len: if i % 3 == 1 { 253 } else { 0 },
+                    path: match i % 4 {
+                        0 => PathPrecedence::Exact(1024),
+                        1 => PathPrecedence::Prefix(1024),
+                        2 => PathPrecedence::Regex(1024),
+                        _ => PathPrecedence::None,
+                    },
+                    method: i % 2 == 0,
+                    headers: 16,
+                    queries: 16,
+                    rule: i % 16,
+                    match_index: i % 64,
+                    ..facts(&format!("ns-{}/route-{i}", i % 100))
+                };
+                route(&format!("r{i}"), precedence)
+            })
+            .collect();
+        assign(&mut routes);
+        let mut priorities: Vec<u64> = routes.iter().map(|r| r.route.priority).collect();
+        priorities.sort_unstable();
+        priorities.dedup();
+        assert_eq!(priorities.len(), 10_000);
+        assert_eq!(priorities.first(), Some(&1));
+        assert_eq!(priorities.last(), Some(&10_000));
+        assert!(priorities.iter().all(|&p| p <= MAX_PRIORITY));
+        // The best route is an exact 253-character host with an exact 1,024-character path.
+        let best = routes.iter().max_by_key(|r| r.route.priority).expect("routes");
+        assert_eq!(best.precedence.exact_host_len, 253);
+        assert_eq!(best.precedence.path, PathPrecedence::Exact(1024));
+    }
+
+    #[test]
+    fn the_packed_sort_key_orders_like_the_criteria_one_by_one() {
+        let variants = [
+            Precedence {
+                exact_host_len: 1,
+                ..facts("a/a")
+            },
+            Precedence {
+                wildcard_host_len: u16::MAX,
+                path: PathPrecedence::Grpc {
+                    service: u16::MAX,
+                    method: u16::MAX,
+                },
+                ..facts("a/a")
+            },
+            Precedence {
+                path: PathPrecedence::Exact(0),
+                ..facts("a/a")
+            },
+            Precedence {
+                path: PathPrecedence::Prefix(u16::MAX),
+                method: true,
+                headers: u16::MAX,
+                queries: u16::MAX,
+                ..facts("a/a")
+            },
+            Precedence {
+                path: PathPrecedence::Regex(3),
+                ..facts("a/a")
+            },
+            Precedence {
+                method: true,
+                ..facts("a/a")
+            },
+            Precedence {
+                headers: 1,
+                queries: u16::MAX,
+                ..facts("a/a")
+            },
+            Precedence {
+                queries: 1,
+                ..facts("a/a")
+            },
+            facts("a/a"),
+        ];
+        for (i, a) in variants.iter().enumerate() {
+            for (j, b) in variants.iter().enumerate() {
+                assert_eq!(
+                    specificity(b).cmp(&specificity(a)),
+                    a.precedes(b).then(Ordering::Equal),
+                    "{i} vs {j}"
+                );
+                assert_eq!(specificity(a) > specificity(b), i < j, "{i} vs {j}");
+            }
+        }
+    }
+
+    #[test]
+    fn facts_saturate_instead_of_wrapping() {
+        assert_eq!(fact(1024), 1024);
+        assert_eq!(fact(usize::MAX), u16::MAX);
+    }
+}

@@ -1,11 +1,202 @@
 //! Every expression is parsed by Kong's router engine (atc-router) before it goes out.
 //!
-//! STUB: to be written.
+//! Kong validates a route by parsing its expression against the schema of its protocols
+//! (`kong/db/schema/entities/routes.lua` → `router.validate`, schema from `kong/router/atc.lua`
+//! and the fields of `kong/router/fields.lua`). The same crate does the same here, so a route
+//! Kong would refuse is left out and reported on its Kubernetes object instead of taking the
+//! whole config down. A refused Kong route drops its whole rule: a rule is the unit Gateway
+//! API accepts or reports (`PartiallyInvalid`), and serving a rule with some of its matches
+//! missing would route differently from what it says.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use atc_router::ast::Type;
+use atc_router::schema::Schema;
+use atc_router::semantics::Validate;
 
 use super::RuleOutcome;
+use super::kong;
 use super::routes::RouteView;
+use crate::api::conditions::reasons;
+use crate::plan::Verdict;
+
+/// Kong's `HTTP_FIELDS`.
+pub(super) fn http_schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let mut schema = Schema::default();
+        for field in [
+            "net.protocol",
+            "tls.sni",
+            "http.method",
+            "http.host",
+            "http.path",
+            "http.path.segments.*",
+            "http.headers.*",
+            "http.queries.*",
+        ] {
+            schema.add_field(field, Type::String);
+        }
+        for field in ["net.src.port", "net.dst.port", "http.path.segments.len"] {
+            schema.add_field(field, Type::Int);
+        }
+        for field in ["net.src.ip", "net.dst.ip"] {
+            schema.add_field(field, Type::IpAddr);
+        }
+        schema
+    })
+}
+
+/// Kong's `STREAM_FIELDS`.
+fn stream_schema() -> &'static Schema {
+    static SCHEMA: OnceLock<Schema> = OnceLock::new();
+    SCHEMA.get_or_init(|| {
+        let mut schema = Schema::default();
+        for field in ["net.protocol", "tls.sni"] {
+            schema.add_field(field, Type::String);
+        }
+        for field in ["net.src.port", "net.dst.port"] {
+            schema.add_field(field, Type::Int);
+        }
+        for field in ["net.src.ip", "net.dst.ip"] {
+            schema.add_field(field, Type::IpAddr);
+        }
+        schema
+    })
+}
+
+/// The schema Kong picks from a route's first protocol.
+pub fn schema_for(protocols: &[String]) -> &'static Schema {
+    match protocols.first().map(String::as_str) {
+        Some("tcp" | "udp" | "tls" | "tls_passthrough") => stream_schema(),
+        _ => http_schema(),
+    }
+}
+
+/// Kong's `utf8_name` rule: ASCII letters, digits, `.`, `-`, `_`, `~`, or UTF-8 beyond ASCII.
+fn check_name(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("empty Kong route name".to_string());
+    }
+    match name
+        .chars()
+        .find(|&c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '~') || !c.is_ascii()))
+    {
+        Some(c) => Err(format!("Kong route name {name:?} has the character {c:?}")),
+        None => Ok(()),
+    }
+}
+
+/// Parses and validates an expression the way Kong does; `Err` carries atc-router's message.
+pub fn check_expression(expression: &str, protocols: &[String]) -> Result<(), String> {
+    let ast = atc_router::parser::parse(expression).map_err(|e| one_line(&e.variant.message()))?;
+    ast.validate(schema_for(protocols)).map_err(|e| one_line(&e))
+}
+
+fn check(route: &kong::Route) -> Result<(), String> {
+    check_name(&route.name)?;
+    check_expression(&route.expression, &route.protocols)
+}
+
+/// atc-router (and the regex crate inside it) answer on several lines; a condition message
+/// reads better on one, and is bounded.
+fn one_line(message: &str) -> String {
+    const MAX: usize = 300;
+    let mut line = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.len() > MAX {
+        let mut cut = MAX;
+        while !line.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        line.truncate(cut);
+        line.push('…');
+    }
+    line
+}
 
 /// Drops the Kong routes whose expression Kong would refuse, and says so on the route.
-pub fn keep_valid(_view: &RouteView, outcome: RuleOutcome) -> RuleOutcome {
+pub fn keep_valid(_view: &RouteView, mut outcome: RuleOutcome) -> RuleOutcome {
+    let mut refused: BTreeMap<u32, String> = BTreeMap::new();
+    for pending in &outcome.routes {
+        let rule = pending.precedence.rule;
+        if refused.contains_key(&rule) {
+            continue;
+        }
+        if let Err(message) = check(&pending.route) {
+            refused.insert(rule, format!("rule {rule}: Kong's router refuses it: {message}"));
+        }
+    }
+    if refused.is_empty() {
+        return outcome;
+    }
+    outcome.routes.retain(|r| !refused.contains_key(&r.precedence.rule));
+    let problems: Vec<String> = refused.into_values().collect();
+    report_dropped(&mut outcome, &problems);
     outcome
+}
+
+/// Records rules left out: `PartiallyInvalid` while other rules remain, else the route is not
+/// accepted (`UnsupportedValue`) with every reason.
+pub fn report_dropped(outcome: &mut RuleOutcome, problems: &[String]) {
+    if problems.is_empty() {
+        return;
+    }
+    let mut messages: Vec<String> = Vec::new();
+    if let Some(earlier) = outcome.partially_invalid.take() {
+        messages.push(earlier);
+    }
+    if let Some(earlier) = outcome.accepted_problem.take() {
+        messages.push(earlier.message);
+    }
+    messages.extend(problems.iter().cloned());
+    let message = messages.join("; ");
+    if outcome.routes.is_empty() {
+        outcome.accepted_problem = Some(Verdict::fail(
+            reasons::UNSUPPORTED_VALUE,
+            format!("No rule can be served: {message}"),
+        ));
+    } else {
+        outcome.partially_invalid = Some(format!("Dropped {message}"));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn http() -> Vec<String> {
+        vec!["http".to_string(), "https".to_string()]
+    }
+
+    #[test]
+    fn kong_field_names_parse_and_unknown_fields_do_not() {
+        let ok = r#"net.dst.port == 80 && lower(http.host) =^ ".example.com" && http.headers.x_a == "1" && any(http.queries.q) ~ "^(?:a)$""#;
+        assert_eq!(check_expression(ok, &http()), Ok(()));
+        assert!(check_expression(r#"http.bogus == "x""#, &http()).is_err());
+        assert!(check_expression(r#"http.headers.x.y == "x""#, &http()).is_err());
+        assert!(check_expression(r#"http.path == "/a"#, &http()).is_err());
+    }
+
+    #[test]
+    fn stream_routes_are_checked_against_the_stream_fields() {
+        let tcp = vec!["tcp".to_string()];
+        assert_eq!(check_expression("net.dst.port == 9000", &tcp), Ok(()));
+        assert!(check_expression(r#"http.path == "/""#, &tcp).is_err());
+    }
+
+    #[test]
+    fn a_bad_regex_is_reported_on_one_line() {
+        let message = check_expression(r#"http.path ~ "^(?:[a-)$""#, &http()).expect_err("bad regex");
+        assert!(!message.contains('\n'), "{message}");
+        assert!(message.contains("regex parse error"), "{message}");
+    }
+
+    #[test]
+    fn kong_route_names_allow_only_its_characters() {
+        assert_eq!(check_name("httproute.ns.a-b.0.0.0"), Ok(()));
+        assert!(check_name("a b").is_err());
+        assert!(check_name("a/b").is_err());
+        assert!(check_name("").is_err());
+    }
 }
