@@ -82,10 +82,10 @@ spec:
 }
 
 /// 500 Services per namespace, each with one EndpointSlice of three ready endpoints.
-fn backends() -> (
-    BTreeMap<ObjectKey, Arc<Service>>,
-    BTreeMap<ObjectKey, Vec<Arc<EndpointSlice>>>,
-) {
+/// Services and their EndpointSlices by Service key.
+type Backends = (BTreeMap<ObjectKey, Arc<Service>>, BTreeMap<ObjectKey, Vec<Arc<EndpointSlice>>>);
+
+fn backends() -> Backends {
     let mut services = BTreeMap::new();
     let mut slices = BTreeMap::new();
     for n in 0..NAMESPACES {
