@@ -47,6 +47,20 @@ pub struct DataPlaneState {
     pub external_ips: Vec<String>,
     /// Cluster IPs of the proxy Service.
     pub cluster_ips: Vec<String>,
+    /// Whether the Kong pods run the class's current configuration.
+    pub config: ConfigState,
+}
+
+/// Where the class's Kong configuration stands on its pods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigState {
+    /// Every ready Kong pod runs the current configuration (objects Kong rejected left out;
+    /// those are reported on the objects).
+    Applied,
+    /// The configuration is on its way to the pods.
+    Pending(String),
+    /// Kong refused the configuration for a reason no Kubernetes object could be blamed for.
+    Rejected(String),
 }
 
 /// The addresses a Gateway reports: those it asked for (when the Service carries
@@ -214,12 +228,16 @@ fn programmed_condition(
         };
         return not(reasons::ADDRESS_NOT_ASSIGNED, message);
     }
-    DesiredCondition::new(
-        types::PROGRAMMED,
-        true,
-        reasons::PROGRAMMED,
-        "Kong is serving this Gateway",
-    )
+    match &data_plane.config {
+        ConfigState::Pending(message) => not(reasons::PENDING, message.clone()),
+        ConfigState::Rejected(message) => not(reasons::INVALID, message.clone()),
+        ConfigState::Applied => DesiredCondition::new(
+            types::PROGRAMMED,
+            true,
+            reasons::PROGRAMMED,
+            "Kong is serving this Gateway with the current configuration",
+        ),
+    }
 }
 
 /// `kongress.dev/ListenersIsolated`: False when Kong cannot tell some listener's traffic

@@ -59,6 +59,7 @@ fn serving() -> DataPlaneState {
         load_balancer: vec![],
         external_ips: vec![],
         cluster_ips: vec!["10.96.0.10".into()],
+        config: crate::status::ConfigState::Applied,
     }
 }
 
@@ -177,6 +178,7 @@ fn deployment_the_cluster_cannot_run_is_programmed_false_no_resources() {
 fn service_without_address_is_programmed_false_address_not_assigned() {
     let data_plane = DataPlaneState {
         cluster_ips: vec![],
+        config: crate::status::ConfigState::Applied,
         ..serving()
     };
     let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
