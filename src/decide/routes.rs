@@ -34,35 +34,36 @@ pub(super) fn report_rejections(translation: &mut Translation, push: &PushState)
     }
 }
 
-/// Whether every ready Kong pod runs the config just decided.
+/// Whether every ready Kong pod runs the config just decided. Until the push has news on
+/// it (pods read, pushed or failing), the state is unknown and Gateways keep their
+/// `Programmed` condition.
 pub(super) fn config_state(push: Option<&PushState>, translation: &Translation) -> ConfigState {
-    let Some(push) = push else {
-        return ConfigState::Pending("Waiting for the first configuration push to the Kong pods".into());
+    let Some(push) = push.filter(|p| p.is_for(&translation.config)) else {
+        return ConfigState::Unknown;
     };
-    if !push.is_for(&translation.config) {
-        return ConfigState::Pending("The current configuration is being pushed to the Kong pods".into());
-    }
     if let Some(error) = &push.config_error {
         return ConfigState::Rejected(format!("Kong rejected the configuration: {error}"));
     }
     if !push.ready_pods_in_sync() {
         let ready: Vec<_> = push.pods.iter().filter(|p| p.ready).collect();
-        let in_sync = ready
-            .iter()
-            .filter(|p| push.target_hash.is_some() && p.running_hash == push.target_hash)
-            .count();
         let failing: Vec<String> = ready
             .iter()
             .filter_map(|p| p.last_error.as_ref().map(|e| format!("{}: {e}", p.pod)))
             .collect();
-        let mut message = format!(
-            "{in_sync} of {} ready Kong pods run the current configuration",
-            ready.len()
-        );
-        if !failing.is_empty() {
-            message += &format!("; {}", failing.join("; "));
+        // Pods still being read or pushed to without a failure: no news yet, and no reason
+        // to flap the status of a Gateway Kong serves on every change.
+        if failing.is_empty() {
+            return ConfigState::Unknown;
         }
-        return ConfigState::Pending(message);
+        let in_sync = ready
+            .iter()
+            .filter(|p| push.target_hash.is_some() && p.running_hash == push.target_hash)
+            .count();
+        return ConfigState::Pending(format!(
+            "{in_sync} of {} ready Kong pods run the current configuration; {}",
+            ready.len(),
+            failing.join("; ")
+        ));
     }
     ConfigState::Applied
 }
