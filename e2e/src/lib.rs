@@ -124,7 +124,8 @@ impl Operator {
         let logs = workspace_dir().join("target/e2e-logs");
         std::fs::create_dir_all(&logs)?;
         let log = logs.join(format!("{name}.log"));
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        // Truncated: a log holds one run, so a test reading it never sees an earlier run's lines.
+        let file = std::fs::File::create(&log)?;
         let child = Command::new(kongress_binary()?)
             .args(["run", "--namespace", OPERATOR_NAMESPACE])
             .args(extra)
