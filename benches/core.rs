@@ -97,6 +97,7 @@ fn bench_core(c: &mut Criterion) {
             load_balancer: vec![],
             external_ips: vec![],
             cluster_ips: vec!["10.96.0.10".into()],
+            config: kongress::status::ConfigState::Applied,
         };
         let now = Time(Timestamp::from_second(1_800_000_000).expect("time"));
         group.bench_with_input(BenchmarkId::new("status", count), &plan, |b, plan| {

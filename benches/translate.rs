@@ -83,7 +83,10 @@ spec:
 
 /// 500 Services per namespace, each with one EndpointSlice of three ready endpoints.
 /// Services and their EndpointSlices by Service key.
-type Backends = (BTreeMap<ObjectKey, Arc<Service>>, BTreeMap<ObjectKey, Vec<Arc<EndpointSlice>>>);
+type Backends = (
+    BTreeMap<ObjectKey, Arc<Service>>,
+    BTreeMap<ObjectKey, Vec<Arc<EndpointSlice>>>,
+);
 
 fn backends() -> Backends {
     let mut services = BTreeMap::new();

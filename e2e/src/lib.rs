@@ -26,7 +26,7 @@ pub const OPERATOR_NAMESPACE: &str = "kongress-system";
 /// How long a condition may take to hold before a test fails.
 pub const CONVERGE_TIMEOUT: Duration = Duration::from_secs(60);
 
-fn workspace_dir() -> PathBuf {
+pub fn workspace_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 

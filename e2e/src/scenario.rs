@@ -14,6 +14,7 @@ use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
 
+use crate::fleet::Fleet;
 use crate::*;
 
 /// A test's world: its namespace, class and KongProxy.
@@ -21,6 +22,16 @@ pub struct Scenario {
     pub client: Client,
     pub namespace: String,
     pub class: String,
+    /// A Kong admin stand-in on every Kong pod of the namespace: kongress pushes config to
+    /// them and a Gateway is Programmed only once they run it.
+    pub fleet: Fleet,
+}
+
+/// Where the stand-ins of a namespace record what they receive (fresh for each scenario).
+pub fn record_dir(namespace: &str) -> std::path::PathBuf {
+    let dir = crate::workspace_dir().join("target/e2e-standin").join(namespace);
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 impl Scenario {
@@ -34,6 +45,7 @@ impl Scenario {
         ensure_namespace(&client, OPERATOR_NAMESPACE).await?;
         fresh_namespace(&client, namespace).await?;
         let scenario = Scenario {
+            fleet: Fleet::start(client.clone(), Some(namespace), record_dir(namespace)),
             client,
             namespace: namespace.to_string(),
             class: name.to_string(),

@@ -10,6 +10,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret, Service};
 use kongress::api::KongProxy;
 use kongress::controller::WRITE_LOG_TARGET;
+use kongress_e2e::fleet::Fleet;
 use kongress_e2e::scenario::*;
 use kongress_e2e::*;
 use kube::ResourceExt;
@@ -447,6 +448,7 @@ async fn moving_the_kong_proxy_to_another_namespace_moves_the_data_plane() -> Re
     let s = Scenario::new("e2e-move").await?;
     let target = "e2e-move-target";
     fresh_namespace(&s.client, target).await?;
+
     with_operator("move", |operator| async move {
         s.create_gateway("gw", json!([{"name": "web", "port": 80, "protocol": "HTTP"}]))
             .await?;
@@ -473,6 +475,8 @@ async fn moving_the_kong_proxy_to_another_namespace_moves_the_data_plane() -> Re
             client: s.client.clone(),
             namespace: target.to_string(),
             class: s.class.clone(),
+            // The data plane moves there: its Kong pods need stand-ins too.
+            fleet: Fleet::start(s.client.clone(), Some(target), record_dir(target)),
         };
         moved
             .wait_for_env(&[("KONG_PROXY_LISTEN", "0.0.0.0:80 reuseport backlog=16384")])

@@ -19,15 +19,6 @@ use kongress_e2e::*;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
-/// Where the stand-ins of a test record what they receive.
-fn record_dir(test: &str) -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/e2e-standin")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 /// kongress gives up on a hung Kong request after this many seconds in these tests.
 const KONG_TIMEOUT_SECONDS: &str = "2";
 
@@ -40,7 +31,7 @@ struct PushScenario {
 impl PushScenario {
     async fn new(name: &str, replicas: i32) -> Result<Self> {
         let scenario = Scenario::new(name).await?;
-        let fleet = Fleet::start(scenario.client.clone(), Some(name), record_dir(name));
+        let fleet = scenario.fleet.clone();
         let this = Self { scenario, fleet };
         if replicas != 1 {
             this.scale(replicas).await?;

@@ -13,14 +13,6 @@ use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{Value, json};
 
-fn record_dir(test: &str) -> std::path::PathBuf {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../target/e2e-standin")
-        .join(test);
-    let _ = std::fs::remove_dir_all(&dir);
-    dir
-}
-
 fn api_of(client: &Client, namespace: &str, group: &str, version: &str, kind: &str) -> Api<DynamicObject> {
     let resource = ApiResource::from_gvk(&GroupVersionKind::gvk(group, version, kind));
     Api::namespaced_with(client.clone(), namespace, &resource)
@@ -175,7 +167,7 @@ fn attached_routes(gateway: &Gateway) -> Vec<(String, i32)> {
 #[tokio::test]
 async fn routes_of_every_kind_attach_report_status_and_reach_kong_as_translate_prints() -> Result<()> {
     let s = Scenario::new("routes-all").await?;
-    let fleet = Fleet::start(s.client.clone(), Some("routes-all"), record_dir("routes-all"));
+    let fleet = s.fleet.clone();
     let ns = s.namespace.clone();
     s.create_tls_secret("example-tls").await?;
     s.create_gateway("kong", kong_docs_listeners()).await?;
@@ -292,7 +284,7 @@ async fn routes_of_every_kind_attach_report_status_and_reach_kong_as_translate_p
 #[tokio::test]
 async fn a_cross_namespace_backend_needs_a_reference_grant_and_revoking_it_removes_the_backend() -> Result<()> {
     let s = Scenario::new("routes-grant").await?;
-    let fleet = Fleet::start(s.client.clone(), Some("routes-grant"), record_dir("routes-grant"));
+    let fleet = s.fleet.clone();
     let ns = s.namespace.clone();
     let other = "routes-grant-backends";
     fresh_namespace(&s.client, other).await?;

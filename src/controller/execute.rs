@@ -15,8 +15,9 @@ use super::Context;
 use super::apply::{apply_if_changed, delete_if_present, patch_status, set_finalizers};
 use super::error::ReconcileError;
 use crate::api::{Gateway, ObjectKey};
-use crate::decide::{FinalizerChange, ManagedKind, ManagedObject, Outcome};
+use crate::decide::{FinalizerChange, ManagedKind, ManagedObject, Outcome, RouteStatusWrite};
 use crate::status::StatusEvent;
+use crate::translate::routes::{GrpcRoute, HttpRoute, RouteObject, TcpRoute, TlsRoute, UdpRoute};
 
 /// How a reconcile ended.
 pub enum Executed {
@@ -129,6 +130,9 @@ pub async fn write_statuses(ctx: &Context, class: &GatewayClass, outcome: &Outco
         write_gateway_status(ctx, &write.gateway, &write.status).await?;
         publish_events(ctx, write.gateway.as_ref(), &write.events).await;
     }
+    for write in outcome.route_statuses.iter().filter(|w| w.changed) {
+        write_route_status(ctx, write).await?;
+    }
     if outcome.class_conditions.changed {
         let api: Api<GatewayClass> = Api::all(ctx.client.clone());
         let body = serde_json::json!({ "conditions": outcome.class_conditions.conditions });
@@ -148,6 +152,27 @@ async fn write_gateway_status(ctx: &Context, gateway: &Gateway, status: &Gateway
         body["addresses"] = serde_json::Value::Null;
     }
     patch_status(&api, gateway, &body).await
+}
+
+/// Patches one route's `status` (any of the five kinds), guarded by its resourceVersion.
+async fn write_route_status(ctx: &Context, write: &RouteStatusWrite) -> Result<(), ReconcileError> {
+    let namespace = write.route.namespace();
+    let body = serde_json::json!({ "parents": write.status.get("parents").cloned().unwrap_or_default() });
+    macro_rules! patch {
+        ($route:expr, $kind:ty) => {{
+            let api: Api<$kind> = Api::namespaced(ctx.client.clone(), namespace);
+            patch_status(&api, $route.as_ref(), &body).await?;
+            publish_events(ctx, $route.as_ref(), &write.events).await;
+        }};
+    }
+    match &write.route.object {
+        RouteObject::Http(route) => patch!(route, HttpRoute),
+        RouteObject::Grpc(route) => patch!(route, GrpcRoute),
+        RouteObject::Tls(route) => patch!(route, TlsRoute),
+        RouteObject::Tcp(route) => patch!(route, TcpRoute),
+        RouteObject::Udp(route) => patch!(route, UdpRoute),
+    }
+    Ok(())
 }
 
 /// Publishes the Events of a status change, so `kubectl describe` tells the story.

@@ -100,15 +100,32 @@ fn class_routes(ctx: &Context, gateways: &[Arc<Gateway>]) -> RouteSet {
                         .into_iter()
                         .filter(|route| {
                             let namespace = route.metadata.namespace.as_deref().unwrap_or_default();
-                            route.spec.parent_refs.iter().flatten().any(|p| {
-                                names_a_gateway(
-                                    namespace,
-                                    p.group.as_deref(),
-                                    p.kind.as_deref(),
-                                    p.namespace.as_deref(),
-                                    &p.name,
-                                )
-                            })
+                            // A route whose status still has our entry for one of our Gateways
+                            // (or a Gateway since deleted) is ours to clean up.
+                            let stale_entry = route.status.iter().flat_map(|s| s.parents.iter()).any(|p| {
+                                p.controller_name == crate::api::CONTROLLER_NAME && {
+                                    let key = ObjectKey::new(
+                                        p.parent_ref.namespace.as_deref().unwrap_or(namespace),
+                                        &p.parent_ref.name,
+                                    );
+                                    keys.contains(&key)
+                                        || ctx
+                                            .stores
+                                            .gateways
+                                            .get(&ObjectRef::new(&key.name).within(&key.namespace))
+                                            .is_none()
+                                }
+                            });
+                            stale_entry
+                                || route.spec.parent_refs.iter().flatten().any(|p| {
+                                    names_a_gateway(
+                                        namespace,
+                                        p.group.as_deref(),
+                                        p.kind.as_deref(),
+                                        p.namespace.as_deref(),
+                                        &p.name,
+                                    )
+                                })
                         })
                         .collect()
                 })
@@ -182,6 +199,8 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         .map(|n| (n.name_any(), n.labels().clone()))
         .collect();
 
+    let gateway_class_of =
+        |key: &ObjectKey| cached(&ctx.stores.gateways, key).map(|g| g.spec.gateway_class_name.clone());
     let mut snapshot = ClassSnapshot {
         class: &class,
         operator_namespace: &ctx.settings.namespace,
@@ -201,6 +220,8 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         managed: managed_objects(&ctx),
         admin_tls,
         refused: None,
+        push: ctx.push_state_of(&class_name),
+        gateway_class_of: &gateway_class_of,
         now: now(),
     };
     let outcome = decide(&snapshot);

@@ -7,6 +7,7 @@
 
 mod offline;
 mod parameters;
+mod routes;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -25,15 +26,17 @@ use crate::api::{
     CONTROLLER_NAME, GATEWAY_API_GROUP, GATEWAY_CLASS_FINALIZER, Gateway, GatewayClass, KongProxy, ObjectKey,
     ReferenceGrant,
 };
+use crate::kong::PushState;
 use crate::plan::{ClassPlan, ListenerKey, PlanInput, PlanSettings, SecretLookup, plan_class};
 use crate::render::{DataPlaneNames, RenderInput, data_plane_names, render};
 use crate::status::{
     ClassVerdict, DataPlaneState, InstalledCrd, StatusEvent, crd_versions, gateway_class_conditions, gateway_status,
     gateway_status_events,
 };
-use crate::translate::{RouteSet, TranslateInput, Translation, translate};
+use crate::translate::{RouteSet, RouteView, TranslateInput, Translation, translate};
 pub use offline::{ASSUMED_BUNDLE_VERSION, choose_class, decide_offline, status_documents};
 pub use parameters::{ClassParameters, parameters_target, resolve_parameters};
+use routes::{config_state, report_rejections, route_statuses};
 
 /// The admin API server certificate of a data plane, prepared before deciding (issuing
 /// one needs randomness and the operator CA, which the pure core does not hold).
@@ -97,6 +100,11 @@ pub struct ClassSnapshot<'a> {
     pub admin_tls: AdminTls,
     /// The API server's refusal of the last attempt to write this data plane, if any.
     pub refused: Option<String>,
+    /// What the push made of the class's config so far (`None` before the first push).
+    pub push: Option<PushState>,
+    /// The class of any Gateway by `namespace/name` (`None`: no such Gateway), so route
+    /// status entries for other classes' Gateways are left to those classes.
+    pub gateway_class_of: &'a (dyn Fn(&ObjectKey) -> Option<String> + Sync),
     pub now: Time,
 }
 
@@ -139,6 +147,16 @@ pub struct ClassConditions {
     pub changed: bool,
 }
 
+/// A route's desired status, as the JSON of its kind's `status`.
+#[derive(Clone, Debug)]
+pub struct RouteStatusWrite {
+    pub route: RouteView,
+    pub status: serde_json::Value,
+    /// False when the route already carries exactly this status.
+    pub changed: bool,
+    pub events: Vec<StatusEvent>,
+}
+
 /// Every effect of one reconcile of one class.
 #[derive(Clone, Debug)]
 pub struct Outcome {
@@ -149,6 +167,8 @@ pub struct Outcome {
     pub prune: Vec<ManagedObject>,
     /// Every Gateway's status, in precedence order.
     pub gateway_statuses: Vec<GatewayStatusWrite>,
+    /// The status of every route of the class (and of routes it must clean up), by route.
+    pub route_statuses: Vec<RouteStatusWrite>,
     pub class_conditions: ClassConditions,
     pub plan: ClassPlan,
     /// The Kong config for the class's data plane, and every route's verdict.
@@ -173,7 +193,7 @@ pub fn decide(snapshot: &ClassSnapshot<'_>) -> Outcome {
             port_mode: parameters.proxy.port_mode(),
         },
     });
-    let translation = translate(&TranslateInput {
+    let mut translation = translate(&TranslateInput {
         gateways: &snapshot.gateways,
         plan: &plan,
         routes: snapshot.routes,
@@ -183,6 +203,10 @@ pub fn decide(snapshot: &ClassSnapshot<'_>) -> Outcome {
         grants: snapshot.grants,
         namespaces: snapshot.namespaces,
     });
+
+    if let Some(push) = &snapshot.push {
+        report_rejections(&mut translation, push);
+    }
 
     let verdict = ClassVerdict {
         invalid_parameters: parameters.problem.clone(),
@@ -217,15 +241,18 @@ pub fn decide(snapshot: &ClassSnapshot<'_>) -> Outcome {
         load_balancer,
         external_ips,
         cluster_ips,
+        config: config_state(snapshot.push.as_ref(), &translation),
     };
     let gateway_statuses = gateway_statuses(snapshot, &plan, &translation, &data_plane);
     let class_conditions = class_conditions(class, &verdict, &env_clashes, &snapshot.now);
+    let route_statuses = route_statuses(snapshot, &translation);
 
     Outcome {
         finalizer,
         data_plane: rendered.map(|(desired, _)| desired),
         prune,
         gateway_statuses,
+        route_statuses,
         class_conditions,
         plan,
         translation,

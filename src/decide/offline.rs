@@ -64,6 +64,13 @@ pub fn decide_offline(objects: &Objects, class: &GatewayClass, operator_namespac
         .cloned()
         .collect();
     let proxies = |key: &ObjectKey| objects.proxies.get(key).cloned();
+    let gateway_class_of = |key: &ObjectKey| {
+        objects
+            .gateways
+            .iter()
+            .find(|g| &ObjectKey::of(g.as_ref()) == key)
+            .map(|g| g.spec.gateway_class_name.clone())
+    };
     decide(&ClassSnapshot {
         class,
         operator_namespace,
@@ -80,11 +87,14 @@ pub fn decide_offline(objects: &Objects, class: &GatewayClass, operator_namespac
         managed: Vec::new(),
         admin_tls: AdminTls::default(),
         refused: None,
+        push: None,
+        gateway_class_of: &gateway_class_of,
         now,
     })
 }
 
-/// The statuses an outcome writes, as Kubernetes-shaped documents (kind, name, status).
+/// The statuses an outcome writes, as Kubernetes-shaped documents (kind, name, status):
+/// the class, then routes, then Gateways.
 pub fn status_documents(class: &GatewayClass, outcome: &Outcome) -> Vec<Value> {
     let mut documents = vec![json!({
         "apiVersion": "gateway.networking.k8s.io/v1",
@@ -92,6 +102,15 @@ pub fn status_documents(class: &GatewayClass, outcome: &Outcome) -> Vec<Value> {
         "metadata": { "name": class.name_any() },
         "status": { "conditions": outcome.class_conditions.conditions },
     })];
+    for write in &outcome.route_statuses {
+        let route = &write.route.route;
+        documents.push(json!({
+            "apiVersion": format!("gateway.networking.k8s.io/{}", crate::translate::routes::api_version(route.kind)),
+            "kind": route.kind.as_str(),
+            "metadata": { "name": route.key.name, "namespace": route.key.namespace },
+            "status": write.status,
+        }));
+    }
     for write in &outcome.gateway_statuses {
         documents.push(json!({
             "apiVersion": "gateway.networking.k8s.io/v1",

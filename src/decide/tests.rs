@@ -32,6 +32,24 @@ struct CaseFacts {
     refused: Option<String>,
     #[serde(default)]
     bundle_version: Option<String>,
+    /// Every Kong pod runs the config decided (the push reported it).
+    #[serde(default)]
+    pushed: bool,
+    /// Objects whose Kong entities Kong rejected, with its message (implies `pushed`).
+    #[serde(default)]
+    rejected: Vec<CaseRejected>,
+    /// Kong pods: `name: running current config?` (implies `pushed`).
+    #[serde(default)]
+    pods: BTreeMap<String, bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+struct CaseRejected {
+    kind: String,
+    namespace: String,
+    name: String,
+    message: String,
 }
 
 #[derive(Deserialize)]
@@ -50,6 +68,15 @@ struct Summary {
     prune: Vec<String>,
     class: StatusSummary,
     gateways: BTreeMap<String, GatewaySummary>,
+    routes: BTreeMap<String, RouteSummary>,
+}
+
+#[derive(Serialize, PartialEq, Debug)]
+struct RouteSummary {
+    changed: bool,
+    /// `controllerName parentRef-name: conditions`.
+    parents: Vec<String>,
+    events: Vec<String>,
 }
 
 #[derive(Serialize, PartialEq, Debug)]
@@ -168,12 +195,65 @@ fn summarize(outcome: &Outcome) -> Summary {
             )
         })
         .collect();
+    let routes = outcome
+        .route_statuses
+        .iter()
+        .map(|w| {
+            let parents = w.status["parents"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| {
+                    let conditions: Vec<String> = p["conditions"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|c| {
+                            format!(
+                                "{}={} {}: {}",
+                                c["type"].as_str().unwrap_or(""),
+                                c["status"].as_str().unwrap_or(""),
+                                c["reason"].as_str().unwrap_or(""),
+                                c["message"].as_str().unwrap_or("")
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "{} {}: {}",
+                        p["controllerName"].as_str().unwrap_or(""),
+                        p["parentRef"]["name"].as_str().unwrap_or(""),
+                        conditions.join(" | ")
+                    )
+                })
+                .collect();
+            (
+                w.route.route.to_string(),
+                RouteSummary {
+                    changed: w.changed,
+                    parents,
+                    events: w
+                        .events
+                        .iter()
+                        .map(|e| {
+                            format!(
+                                "{} {}: {}",
+                                if e.warning { "Warning" } else { "Normal" },
+                                e.reason,
+                                e.note
+                            )
+                        })
+                        .collect(),
+                },
+            )
+        })
+        .collect();
     Summary {
         finalizer,
         data_plane,
         prune,
         class,
         gateways,
+        routes,
     }
 }
 
@@ -188,7 +268,7 @@ fn run_case(dir: &Path) -> Summary {
     };
     let class = choose_class(&objects, None).expect("one kongress class");
     let class_name = class.metadata.name.clone().unwrap_or_default();
-    let gateways = objects
+    let gateways: Vec<_> = objects
         .gateways
         .iter()
         .filter(|g| g.spec.gateway_class_name == class_name)
@@ -213,7 +293,7 @@ fn run_case(dir: &Path) -> Summary {
             ..Default::default()
         })
     });
-    let managed = facts
+    let managed: Vec<ManagedObject> = facts
         .managed
         .iter()
         .map(|m| ManagedObject {
@@ -228,15 +308,27 @@ fn run_case(dir: &Path) -> Summary {
             deleting: false,
         })
         .collect();
-    let outcome = decide(&ClassSnapshot {
+    let gateway_class_of = |key: &ObjectKey| {
+        objects
+            .gateways
+            .iter()
+            .find(|g| &ObjectKey::of(g.as_ref()) == key)
+            .map(|g| g.spec.gateway_class_name.clone())
+    };
+    let snapshot = |push: Option<crate::kong::PushState>| ClassSnapshot {
         class: &class,
         operator_namespace: "kongress-system",
         proxies: &proxies,
         crds: vec![crate::status::InstalledCrd {
             name: "gateways.gateway.networking.k8s.io".into(),
-            bundle_version: Some(facts.bundle_version.unwrap_or_else(|| ASSUMED_BUNDLE_VERSION.into())),
+            bundle_version: Some(
+                facts
+                    .bundle_version
+                    .clone()
+                    .unwrap_or_else(|| ASSUMED_BUNDLE_VERSION.into()),
+            ),
         }],
-        gateways,
+        gateways: gateways.clone(),
         routes: &objects.routes,
         services: &objects.services,
         endpoint_slices: &objects.endpoint_slices,
@@ -244,17 +336,57 @@ fn run_case(dir: &Path) -> Summary {
         grants: &objects.grants,
         namespaces: &objects.namespaces,
         live: LiveDataPlane {
-            deployment,
-            proxy_service,
+            deployment: deployment.clone(),
+            proxy_service: proxy_service.clone(),
         },
-        managed,
         admin_tls: AdminTls {
             data: BTreeMap::new(),
             issued: true,
         },
-        refused: facts.refused,
+        managed: managed.clone(),
+        refused: facts.refused.clone(),
+        push,
+        gateway_class_of: &gateway_class_of,
         now: fixed_now(),
-    });
+    };
+    let mut outcome = decide(&snapshot(None));
+    if facts.pushed || !facts.rejected.is_empty() || !facts.pods.is_empty() {
+        // What the push loop reports for the decided config.
+        let config = std::sync::Arc::new(outcome.translation.config.clone());
+        outcome = decide(&snapshot(Some(crate::kong::PushState {
+            desired: Some(config),
+            desired_hash: Some("h".into()),
+            serving: if facts.rejected.is_empty() {
+                crate::kong::Serving::Desired
+            } else {
+                crate::kong::Serving::Fallback
+            },
+            target_hash: Some("h".into()),
+            pods: facts
+                .pods
+                .iter()
+                .map(|(pod, current)| crate::kong::PodPushState {
+                    pod: pod.clone(),
+                    ready: true,
+                    running_hash: Some(if *current { "h" } else { "old" }.into()),
+                    last_error: (!current).then(|| "connection refused".into()),
+                })
+                .collect(),
+            rejected: facts
+                .rejected
+                .iter()
+                .map(|r| crate::kong::RejectedObject {
+                    source: crate::translate::tags::TaggedSource {
+                        group: crate::api::GATEWAY_API_GROUP.into(),
+                        kind: r.kind.clone(),
+                        key: ObjectKey::new(&r.namespace, &r.name),
+                    },
+                    messages: vec![r.message.clone()],
+                })
+                .collect(),
+            config_error: None,
+        })));
+    }
     summarize(&outcome)
 }
 

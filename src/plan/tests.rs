@@ -437,6 +437,7 @@ fn isolation(plan: &GatewayPlan) -> String {
         load_balancer: vec![],
         external_ips: vec![],
         cluster_ips: vec!["10.96.0.1".into()],
+        config: crate::status::ConfigState::Applied,
     };
     let now = Time(k8s_openapi::jiff::Timestamp::from_second(1_700_000_000).expect("valid time"));
     let status = crate::status::gateway_status(plan, &data_plane, None, &|_| 0, &now);

@@ -3,7 +3,7 @@
 use gateway_api::gateways::{
     GatewayStatus, GatewayStatusAddresses, GatewayStatusListeners, GatewayStatusListenersSupportedKinds,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use std::net::IpAddr;
 
@@ -47,6 +47,23 @@ pub struct DataPlaneState {
     pub external_ips: Vec<String>,
     /// Cluster IPs of the proxy Service.
     pub cluster_ips: Vec<String>,
+    /// Whether the Kong pods run the class's current configuration.
+    pub config: ConfigState,
+}
+
+/// Where the class's Kong configuration stands on its pods.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigState {
+    /// The push has not reported on the current configuration yet (just started, or a new
+    /// configuration was just handed over).
+    Unknown,
+    /// Every ready Kong pod runs the current configuration (objects Kong rejected left out;
+    /// those are reported on the objects).
+    Applied,
+    /// The configuration is on its way to the pods.
+    Pending(String),
+    /// Kong refused the configuration for a reason no Kubernetes object could be blamed for.
+    Rejected(String),
 }
 
 /// The addresses a Gateway reports: those it asked for (when the Service carries
@@ -171,6 +188,7 @@ fn programmed_condition(
     plan: &GatewayPlan,
     data_plane: &DataPlaneState,
     addresses: &[GatewayStatusAddresses],
+    existing: Option<&Condition>,
 ) -> DesiredCondition {
     let not = |reason, message: String| DesiredCondition::new(types::PROGRAMMED, false, reason, message);
     if let Some(problem) = &data_plane.class_problem {
@@ -214,12 +232,27 @@ fn programmed_condition(
         };
         return not(reasons::ADDRESS_NOT_ASSIGNED, message);
     }
-    DesiredCondition::new(
-        types::PROGRAMMED,
-        true,
-        reasons::PROGRAMMED,
-        "Kong is serving this Gateway",
-    )
+    match &data_plane.config {
+        // Until the push reports on the new config, a Gateway Kong was serving stays
+        // Programmed: a restart or a route change must not flap every Gateway's status.
+        ConfigState::Unknown => match existing.filter(|c| c.status == "True" && c.reason == reasons::PROGRAMMED) {
+            Some(current) => {
+                DesiredCondition::new(types::PROGRAMMED, true, reasons::PROGRAMMED, current.message.clone())
+            }
+            None => not(
+                reasons::PENDING,
+                "Waiting for the Kong pods to report the configuration they run".into(),
+            ),
+        },
+        ConfigState::Pending(message) => not(reasons::PENDING, message.clone()),
+        ConfigState::Rejected(message) => not(reasons::INVALID, message.clone()),
+        ConfigState::Applied => DesiredCondition::new(
+            types::PROGRAMMED,
+            true,
+            reasons::PROGRAMMED,
+            "Kong is serving this Gateway with the current configuration",
+        ),
+    }
 }
 
 /// `kongress.dev/ListenersIsolated`: False when Kong cannot tell some listener's traffic
@@ -358,8 +391,9 @@ pub fn gateway_status(
     let generation = plan.generation.unwrap_or_default();
     let addresses = gateway_addresses(plan, data_plane);
     let accepted = accepted_condition(plan, data_plane);
-    let programmed = programmed_condition(&accepted, plan, data_plane, &addresses);
     let existing_conditions = existing.and_then(|s| s.conditions.as_deref()).unwrap_or_default();
+    let existing_programmed = existing_conditions.iter().find(|c| c.type_ == types::PROGRAMMED);
+    let programmed = programmed_condition(&accepted, plan, data_plane, &addresses, existing_programmed);
     let conditions = merge_conditions(
         existing_conditions,
         &[accepted, programmed.clone(), isolation_condition(plan)],

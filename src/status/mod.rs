@@ -14,6 +14,6 @@ pub use conditions::{
     ConditionChange, ConditionStatus, DesiredCondition, StatusEvent, changed_conditions, drop_condition,
     gateway_status_events, merge_conditions,
 };
-pub use gateway::{DataPlaneState, DeploymentState, ServiceAddress, gateway_status};
+pub use gateway::{ConfigState, DataPlaneState, DeploymentState, ServiceAddress, gateway_status};
 pub use observe::{deployment_state, service_addresses};
 pub use route::{RouteParentStatus, RouteStatus, route_parents, route_status};

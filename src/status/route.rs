@@ -88,10 +88,13 @@ fn entry_for(parent: &ParentVerdict, existing: &[Condition], generation: i64, no
 }
 
 /// The new `status.parents` from the translator's verdict (`None`: the route names no Gateway
-/// of the class any more) and the current list.
+/// of the class any more) and the current list. `owned` says which of kongress's entries this
+/// class answers for (those naming its Gateways, or Gateways that no longer exist); entries of
+/// kongress for other classes' Gateways are kept like other controllers' entries.
 pub fn route_parents(
     verdict: Option<&RouteVerdict>,
     existing: &[RouteParentStatus],
+    owned: &dyn Fn(&ParentRef) -> bool,
     now: &Time,
 ) -> Vec<RouteParentStatus> {
     let wanted: &[ParentVerdict] = verdict.map(|v| v.parents.as_slice()).unwrap_or_default();
@@ -99,7 +102,7 @@ pub fn route_parents(
     let mut written = vec![false; wanted.len()];
     let mut parents = Vec::with_capacity(existing.len().max(wanted.len()));
     for entry in existing {
-        if entry.controller_name != CONTROLLER_NAME {
+        if entry.controller_name != CONTROLLER_NAME || !owned(&entry.parent_ref) {
             parents.push(entry.clone());
             continue;
         }
@@ -133,9 +136,14 @@ pub trait RouteStatus: Sized {
 }
 
 /// The route's new status from the verdict and its current status (any of the five kinds).
-pub fn route_status<S: RouteStatus>(verdict: Option<&RouteVerdict>, existing: Option<&S>, now: &Time) -> S {
+pub fn route_status<S: RouteStatus>(
+    verdict: Option<&RouteVerdict>,
+    existing: Option<&S>,
+    owned: &dyn Fn(&ParentRef) -> bool,
+    now: &Time,
+) -> S {
     let current = existing.map(RouteStatus::parents).unwrap_or_default();
-    S::from_parents(route_parents(verdict, &current, now))
+    S::from_parents(route_parents(verdict, &current, owned, now))
 }
 
 macro_rules! route_status_kind {
@@ -195,6 +203,11 @@ mod tests {
     use super::*;
     use crate::api::conditions::reasons;
     use crate::plan::Verdict;
+
+    /// Every entry of kongress belongs to the class under test.
+    fn all(_: &ParentRef) -> bool {
+        true
+    }
 
     fn at(second: i64) -> Time {
         Time(Timestamp::from_second(second).expect("time"))
@@ -257,6 +270,7 @@ mod tests {
         let parents = route_parents(
             Some(&verdict(3, &[("a", true, None), ("b", false, None)])),
             &[],
+            &all,
             &at(10),
         );
         assert_eq!(names(&parents), [("a", CONTROLLER_NAME), ("b", CONTROLLER_NAME)]);
@@ -273,7 +287,7 @@ mod tests {
     #[test]
     fn entries_of_other_controllers_are_kept_untouched_and_in_place() {
         let existing = vec![foreign("x"), foreign("a")];
-        let parents = route_parents(Some(&verdict(1, &[("a", true, None)])), &existing, &at(10));
+        let parents = route_parents(Some(&verdict(1, &[("a", true, None)])), &existing, &all, &at(10));
         assert_eq!(
             names(&parents),
             [
@@ -291,22 +305,23 @@ mod tests {
         let existing = route_parents(
             Some(&verdict(1, &[("a", true, None), ("b", true, None)])),
             &[foreign("x")],
+            &all,
             &at(10),
         );
-        let parents = route_parents(Some(&verdict(2, &[("b", true, None)])), &existing, &at(20));
+        let parents = route_parents(Some(&verdict(2, &[("b", true, None)])), &existing, &all, &at(20));
         assert_eq!(names(&parents), [("x", "example.com/other"), ("b", CONTROLLER_NAME)]);
-        let none = route_parents(None, &existing, &at(20));
+        let none = route_parents(None, &existing, &all, &at(20));
         assert_eq!(names(&none), [("x", "example.com/other")]);
     }
 
     #[test]
     fn transition_time_moves_only_when_a_condition_flips() {
-        let first = route_parents(Some(&verdict(1, &[("a", true, None)])), &[], &at(10));
-        let same = route_parents(Some(&verdict(2, &[("a", true, None)])), &first, &at(20));
+        let first = route_parents(Some(&verdict(1, &[("a", true, None)])), &[], &all, &at(10));
+        let same = route_parents(Some(&verdict(2, &[("a", true, None)])), &first, &all, &at(20));
         let accepted = condition(&same[0], "Accepted").expect("Accepted");
         assert_eq!(accepted.last_transition_time, at(10));
         assert_eq!(accepted.observed_generation, Some(2));
-        let flipped = route_parents(Some(&verdict(3, &[("a", false, None)])), &same, &at(30));
+        let flipped = route_parents(Some(&verdict(3, &[("a", false, None)])), &same, &all, &at(30));
         assert_eq!(
             condition(&flipped[0], "Accepted")
                 .expect("Accepted")
@@ -320,25 +335,26 @@ mod tests {
         let with = route_parents(
             Some(&verdict(1, &[("a", true, Some("Dropped Rule 1: x"))])),
             &[],
+            &all,
             &at(10),
         );
         let partially = condition(&with[0], "PartiallyInvalid").expect("PartiallyInvalid");
         assert_eq!(partially.status, "True");
         assert_eq!(partially.message, "Dropped Rule 1: x");
-        let without = route_parents(Some(&verdict(2, &[("a", true, None)])), &with, &at(20));
+        let without = route_parents(Some(&verdict(2, &[("a", true, None)])), &with, &all, &at(20));
         assert!(condition(&without[0], "PartiallyInvalid").is_none());
     }
 
     #[test]
     fn conditions_written_for_a_newer_generation_are_not_overwritten() {
-        let newer = route_parents(Some(&verdict(5, &[("a", true, None)])), &[], &at(10));
-        let stale = route_parents(Some(&verdict(4, &[("a", false, None)])), &newer, &at(20));
+        let newer = route_parents(Some(&verdict(5, &[("a", true, None)])), &[], &all, &at(10));
+        let stale = route_parents(Some(&verdict(4, &[("a", false, None)])), &newer, &all, &at(20));
         assert_eq!(stale, newer);
     }
 
     #[test]
     fn conditions_of_other_types_in_our_entry_are_kept() {
-        let mut existing = route_parents(Some(&verdict(1, &[("a", true, None)])), &[], &at(10));
+        let mut existing = route_parents(Some(&verdict(1, &[("a", true, None)])), &[], &all, &at(10));
         existing[0].conditions.insert(
             0,
             Condition {
@@ -350,13 +366,13 @@ mod tests {
                 last_transition_time: at(1),
             },
         );
-        let parents = route_parents(Some(&verdict(2, &[("a", true, None)])), &existing, &at(20));
+        let parents = route_parents(Some(&verdict(2, &[("a", true, None)])), &existing, &all, &at(20));
         assert_eq!(parents[0].conditions[0].type_, "example.com/Extra");
     }
 
     #[test]
     fn every_route_kind_round_trips_through_the_common_entry() {
-        let parents = route_parents(Some(&verdict(1, &[("a", true, None)])), &[foreign("x")], &at(10));
+        let parents = route_parents(Some(&verdict(1, &[("a", true, None)])), &[foreign("x")], &all, &at(10));
         let check = |back: Vec<RouteParentStatus>| assert_eq!(back, parents);
         check(HttpRouteStatus::from_parents(parents.clone()).parents());
         check(GrpcRouteStatus::from_parents(parents.clone()).parents());
@@ -368,9 +384,19 @@ mod tests {
     #[test]
     fn route_status_merges_into_the_typed_status() {
         let existing = TcpRouteStatus::from_parents(vec![foreign("x")]);
-        let status: TcpRouteStatus = route_status(Some(&verdict(1, &[("a", true, None)])), Some(&existing), &at(10));
+        let status: TcpRouteStatus =
+            route_status(Some(&verdict(1, &[("a", true, None)])), Some(&existing), &all, &at(10));
         assert_eq!(status.parents.len(), 2);
         assert_eq!(status.parents[1].controller_name, CONTROLLER_NAME);
         assert_eq!(status.parents[1].parent_ref.name, "a");
+    }
+
+    #[test]
+    fn our_entries_for_gateways_of_another_class_are_left_to_that_class() {
+        let other_class = route_parents(Some(&verdict(1, &[("b", true, None)])), &[], &all, &at(10));
+        let only_a = |parent: &ParentRef| parent.name == "a";
+        let parents = route_parents(Some(&verdict(2, &[("a", true, None)])), &other_class, &only_a, &at(20));
+        assert_eq!(names(&parents), [("b", CONTROLLER_NAME), ("a", CONTROLLER_NAME)]);
+        assert_eq!(parents[0], other_class[0], "the other class's entry is untouched");
     }
 }

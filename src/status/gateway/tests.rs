@@ -59,6 +59,7 @@ fn serving() -> DataPlaneState {
         load_balancer: vec![],
         external_ips: vec![],
         cluster_ips: vec!["10.96.0.10".into()],
+        config: crate::status::ConfigState::Applied,
     }
 }
 
@@ -177,6 +178,7 @@ fn deployment_the_cluster_cannot_run_is_programmed_false_no_resources() {
 fn service_without_address_is_programmed_false_address_not_assigned() {
     let data_plane = DataPlaneState {
         cluster_ips: vec![],
+        config: crate::status::ConfigState::Applied,
         ..serving()
     };
     let s = status(&plan(vec![listener("web", ok("Accepted"), true)]), &data_plane);
@@ -548,4 +550,38 @@ fn overlapping_tls_config_is_removed_when_the_overlap_goes_away() {
     assert!(conditions.iter().all(|c| c.type_ != "OverlappingTLSConfig"));
     let types: Vec<&str> = conditions.iter().map(|c| c.type_.as_str()).collect();
     assert_eq!(types, ["Accepted", "Programmed", "ResolvedRefs", "Conflicted"]);
+}
+
+#[test]
+fn a_gateway_kong_serves_stays_programmed_until_the_push_reports_on_a_new_config() {
+    let plan = plan(vec![listener("web", ok("Accepted"), true)]);
+    let before = status(&plan, &serving());
+    assert_eq!(condition(&before, "Programmed"), ("True", "Programmed"));
+    let unknown = DataPlaneState {
+        config: ConfigState::Unknown,
+        ..serving()
+    };
+    let after = gateway_status(&plan, &unknown, Some(&before), &|_| 0, &now());
+    assert_eq!(condition(&after, "Programmed"), ("True", "Programmed"));
+    assert_eq!(before.conditions, after.conditions, "nothing to write");
+}
+
+#[test]
+fn a_new_gateway_waits_for_the_push_before_it_is_programmed() {
+    let plan = plan(vec![listener("web", ok("Accepted"), true)]);
+    let unknown = DataPlaneState {
+        config: ConfigState::Unknown,
+        ..serving()
+    };
+    assert_eq!(condition(&status(&plan, &unknown), "Programmed"), ("False", "Pending"));
+    let pending = DataPlaneState {
+        config: ConfigState::Pending("1 of 2 ready Kong pods run the current configuration".into()),
+        ..serving()
+    };
+    assert_eq!(condition(&status(&plan, &pending), "Programmed"), ("False", "Pending"));
+    let rejected = DataPlaneState {
+        config: ConfigState::Rejected("Kong rejected the configuration: boom".into()),
+        ..serving()
+    };
+    assert_eq!(condition(&status(&plan, &rejected), "Programmed"), ("False", "Invalid"));
 }
