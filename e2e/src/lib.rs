@@ -98,11 +98,6 @@ pub fn deck() -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The workspace's source directory (golden files, samples).
-pub fn workspace() -> PathBuf {
-    workspace_dir()
-}
-
 /// Runs kubectl against the e2e cluster and returns its standard output.
 pub async fn run_kubectl(args: &[&str]) -> Result<String> {
     let output = Command::new(kubectl()?)

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result, bail, ensure};
-use kongress_e2e::{deck, kongress_binary, workspace};
+use kongress_e2e::{deck, kongress_binary, workspace_dir};
 
 /// Where this test writes the configs it hands to decK.
 fn scratch(name: &str) -> Result<PathBuf> {
@@ -58,7 +58,7 @@ fn golden_config(golden: &Path) -> Result<String> {
 #[test]
 fn every_golden_config_passes_deck_file_validate() -> Result<()> {
     deck()?;
-    let testdata = workspace().join("src/translate/testdata");
+    let testdata = workspace_dir().join("src/translate/testdata");
     let mut goldens: Vec<PathBuf> = std::fs::read_dir(&testdata)
         .with_context(|| format!("reading {}", testdata.display()))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -92,7 +92,7 @@ fn every_golden_config_passes_deck_file_validate() -> Result<()> {
 #[test]
 fn the_config_kongress_translate_prints_for_the_samples_passes_deck_file_validate() -> Result<()> {
     deck()?;
-    let samples = workspace().join("config/samples");
+    let samples = workspace_dir().join("config/samples");
     let output = Command::new(kongress_binary()?)
         .args(["translate", "--output", "config", "-f"])
         .arg(&samples)
