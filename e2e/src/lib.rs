@@ -89,6 +89,15 @@ pub fn kubectl() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// decK built by the e2e tooling (`e2e/.bin/deck`), for offline validation of Kong configs.
+pub fn deck() -> Result<PathBuf> {
+    let path = workspace_dir().join("e2e/.bin/deck");
+    if !path.exists() {
+        bail!("{} not found: run `make tools`", path.display());
+    }
+    Ok(path)
+}
+
 /// Runs kubectl against the e2e cluster and returns its standard output.
 pub async fn run_kubectl(args: &[&str]) -> Result<String> {
     let output = Command::new(kubectl()?)

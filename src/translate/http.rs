@@ -440,7 +440,7 @@ pub fn translate(
     for (index, rule) in rules.iter().enumerate() {
         match translate_rule(view, index, rule, &mut parts, &tags, backends, &mut out.resolved_refs) {
             Ok(routes) => out.routes.extend(routes),
-            Err(problem) => problems.push(format!("rule {index}: {problem}")),
+            Err(problem) => problems.push(format!("Rule {index}: {problem}")),
         }
     }
     report_dropped(&mut out, &problems);
@@ -621,10 +621,33 @@ spec:
         assert_eq!(names(&outcome), ["httproute.default.r.0.0.0"]);
         let message = outcome.partially_invalid.as_deref().expect("partially invalid");
         assert!(
-            message.contains("rule 1") && message.contains("RequestMirror"),
+            message.contains("Rule 1") && message.contains("RequestMirror"),
             "{message}"
         );
         assert!(outcome.accepted_problem.is_none());
+    }
+
+    #[test]
+    fn partially_invalid_starts_with_dropped_rule_once_for_rules_dropped_by_translation_and_validation() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - matches: [{path: {value: /kept}}]
+    backendRefs: [{name: echo, port: 80}]
+  - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: other, port: 8080}}}]
+    backendRefs: [{name: echo, port: 80}]
+  - matches: [{path: {type: RegularExpression, value: "/(unclosed"}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        assert_eq!(names(&outcome), ["httproute.default.r.0.0.0"]);
+        let message = outcome.partially_invalid.as_deref().expect("partially invalid");
+        assert!(message.starts_with("Dropped Rule 1: RequestMirror"), "{message}");
+        assert!(message.contains("; Rule 2: Kong's router refuses it"), "{message}");
+        assert_eq!(message.matches("Dropped").count(), 1, "{message}");
     }
 
     #[test]
@@ -647,12 +670,12 @@ spec:
         assert!(!problem.ok);
         assert_eq!(problem.reason, reasons::UNSUPPORTED_VALUE);
         assert!(
-            problem.message.contains("rule 0") && problem.message.contains("x.odd"),
+            problem.message.contains("Rule 0") && problem.message.contains("x.odd"),
             "{}",
             problem.message
         );
         assert!(
-            problem.message.contains("rule 1") && problem.message.contains("regex"),
+            problem.message.contains("Rule 1") && problem.message.contains("regex"),
             "{}",
             problem.message
         );
