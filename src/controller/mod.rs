@@ -308,7 +308,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
     });
 
     let gateway_trigger = triggers::GatewayTrigger::new(gateways.clone());
-    let gateways_for_secrets = gateways.clone();
+    let secret_trigger = gateway_trigger.clone();
     let gateways_for_grants = gateways.clone();
     let classes_for_proxies = classes.clone();
     let classes_for_crds = classes.clone();
@@ -326,9 +326,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
     }));
     controller
         .watches_stream(gateway_events, move |gateway| gateway_trigger.classes_for(&gateway))
-        .watches_stream(secret_events, move |secret| {
-            triggers::classes_for_secret(&secret, &gateways_for_secrets)
-        })
+        .watches_stream(secret_events, move |secret| secret_trigger.classes_for_secret(&secret))
         .watches_stream(grant_events, move |grant| {
             triggers::classes_for_grant(&grant, &gateways_for_grants)
         })
