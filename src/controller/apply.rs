@@ -30,7 +30,7 @@ fn write_error<K: Resource<DynamicType = ()>>(
         verb,
         kind,
         object,
-        source,
+        source: Box::new(source),
     }
 }
 

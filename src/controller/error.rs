@@ -12,7 +12,7 @@ pub enum ReconcileError {
         /// `namespace/name`, or the name of a cluster-scoped object.
         object: String,
         #[source]
-        source: kube::Error,
+        source: Box<kube::Error>,
     },
     #[error("certificate handling failed: {0}")]
     Pki(#[from] crate::pki::PkiError),
@@ -30,12 +30,13 @@ impl ReconcileError {
     /// Whether the API server rejected a request as invalid or forbidden, which retrying
     /// alone will not fix: conflicts, throttling and missing objects are not refusals.
     pub fn is_refusal(&self) -> bool {
-        match self {
-            ReconcileError::Kube(kube::Error::Api(status))
-            | ReconcileError::Write {
-                source: kube::Error::Api(status),
-                ..
-            } => (400..500).contains(&status.code) && ![404, 409, 429].contains(&status.code),
+        let error = match self {
+            ReconcileError::Kube(error) => error,
+            ReconcileError::Write { source, .. } => source.as_ref(),
+            _ => return false,
+        };
+        match error {
+            kube::Error::Api(status) => (400..500).contains(&status.code) && ![404, 409, 429].contains(&status.code),
             _ => false,
         }
     }
