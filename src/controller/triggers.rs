@@ -197,6 +197,7 @@ pub fn all_owned_classes(classes: &Store<GatewayClass>) -> Vec<ObjectRef<Gateway
 struct IndexedRoute {
     classes: BTreeSet<String>,
     services: BTreeSet<ObjectKey>,
+    generation: i64,
 }
 
 #[derive(Default)]
@@ -249,6 +250,10 @@ impl RouteIndex {
             return classes.iter().map(|c| class_ref(c)).collect();
         };
         let previous = state.routes.remove(&view.route).unwrap_or_default();
+        // Same spec (generation), same parents' classes: a status or metadata change, which
+        // translates to nothing new. Kongress's own route status writes land here, and must
+        // not cost every class another reconcile.
+        let unchanged = !deleted && previous.generation == view.generation && previous.classes == classes;
         for service in previous.services.difference(&services) {
             if let Some(routes) = state.routes_by_service.get_mut(service) {
                 routes.remove(&view.route);
@@ -264,11 +269,20 @@ impl RouteIndex {
                 .or_default()
                 .insert(view.route.clone());
         }
-        let wake: BTreeSet<String> = classes.union(&previous.classes).cloned().collect();
+        let wake: BTreeSet<String> = if unchanged {
+            BTreeSet::new()
+        } else {
+            classes.union(&previous.classes).cloned().collect()
+        };
         if !deleted {
-            state
-                .routes
-                .insert(view.route.clone(), IndexedRoute { classes, services });
+            state.routes.insert(
+                view.route.clone(),
+                IndexedRoute {
+                    classes,
+                    services,
+                    generation: view.generation,
+                },
+            );
         }
         wake.iter().map(|c| class_ref(c)).collect()
     }
@@ -351,5 +365,36 @@ mod tests {
         writer.apply_watcher_event(&watcher::Event::Delete(moved.clone()));
         assert_eq!(names(trigger.classes_for(&moved)), ["green"]);
         assert!(trigger.classes_for_secret(&secret("other")).is_empty());
+    }
+
+    fn route(generation: i64, backend: &str) -> RouteView {
+        let route: crate::translate::routes::HttpRoute = serde_yaml_ng::from_str(&format!(
+            "metadata: {{name: r, namespace: default, generation: {generation}}}\nspec:\n  parentRefs: [{{name: web}}]\n  rules: [{{backendRefs: [{{name: {backend}, port: 80}}]}}]\n"
+        ))
+        .expect("route yaml");
+        RouteView::http(&Arc::new(route))
+    }
+
+    #[test]
+    fn a_route_wakes_its_class_on_spec_changes_and_deletion_but_not_on_status_writes() {
+        let (store, mut writer) = kube::runtime::reflector::store();
+        writer.apply_watcher_event(&watcher::Event::Apply(gateway("web", "blue", &[])));
+        let index = RouteIndex::new(store);
+        assert_eq!(names(index.classes_for_route(&route(1, "api"), true)), ["blue"]);
+        assert_eq!(
+            names(index.classes_for_service(&ObjectKey::new("default", "api"))),
+            ["blue"]
+        );
+        // Same generation: kongress's own status write coming back.
+        assert!(index.classes_for_route(&route(1, "api"), true).is_empty());
+        // A new spec moves the route to another backend.
+        assert_eq!(names(index.classes_for_route(&route(2, "web"), true)), ["blue"]);
+        assert!(index.classes_for_service(&ObjectKey::new("default", "api")).is_empty());
+        assert_eq!(
+            names(index.classes_for_route(&route(2, "web"), false)),
+            ["blue"],
+            "deleted"
+        );
+        assert!(index.classes_for_service(&ObjectKey::new("default", "web")).is_empty());
     }
 }
