@@ -140,7 +140,6 @@ fn kong_routes(inputs: Vec<Input<'_>>) -> Vec<PendingRoute> {
         assert!(outcome.partially_invalid.is_none(), "{:?}", outcome.partially_invalid);
         all.extend(outcome.routes);
     }
-    priority::assign(&mut all);
     all
 }
 
@@ -188,9 +187,10 @@ impl KongRouter {
     fn new(routes: &[PendingRoute]) -> Self {
         let mut router = Router::new(validate::http_schema());
         let mut names = BTreeMap::new();
+        let priorities = priority::priorities(routes);
         for (i, pending) in routes.iter().enumerate() {
             let uuid = format!("00000000-0000-0000-0000-{i:012x}");
-            let priority = usize::try_from(pending.route.priority).expect("priority fits");
+            let priority = usize::try_from(priorities[i]).expect("priority fits");
             router
                 .add_matcher(priority, uuid.parse().expect("uuid"), &kong_expression(&pending.route))
                 .unwrap_or_else(|e| panic!("{}: {e}\n{}", pending.route.name, pending.route.expression));
