@@ -19,7 +19,8 @@ pub(super) fn report_rejections(translation: &mut Translation, push: &PushState)
     if push.rejected.is_empty() {
         return;
     }
-    for (route, verdict) in translation.routes.iter_mut() {
+    // Copies the verdicts the translator shares, once, only when Kong rejected something.
+    for (route, verdict) in std::sync::Arc::make_mut(&mut translation.routes).iter_mut() {
         let Some(messages) = push.rejection_of(GATEWAY_API_GROUP, route.kind.as_str(), &route.key) else {
             continue;
         };

@@ -334,7 +334,7 @@ fn visit<'a>(config: &'a KongConfig, f: &mut dyn FnMut(&Seen<'a>)) {
 mod tests {
     use super::*;
     use crate::api::ObjectKey;
-    use crate::translate::kong::{Route, Service};
+    use crate::translate::kong::{Route, RouteEntry, Service};
     use crate::translate::tags::Source;
 
     fn route_tags(name: &str) -> Vec<String> {
@@ -369,11 +369,14 @@ mod tests {
             services: vec![Service {
                 name: "shop.cart.80".into(),
                 tags: service_tags,
-                routes: vec![Route {
-                    name: "shop.cart.0.0".into(),
-                    tags: route_tags("cart"),
-                    ..Route::default()
-                }],
+                routes: vec![RouteEntry::new(
+                    Route {
+                        name: "shop.cart.0.0".into(),
+                        tags: route_tags("cart"),
+                        ..Route::default()
+                    },
+                    1,
+                )],
                 ..Service::default()
             }],
             ..KongConfig::empty()
@@ -480,7 +483,13 @@ mod tests {
         let mut config = config();
         let mut twin = config.services[0].clone();
         twin.name = "shop.other.80".into();
-        twin.routes[0].tags = route_tags("other");
+        twin.routes[0] = RouteEntry::new(
+            Route {
+                tags: route_tags("other"),
+                ..Route::clone(&twin.routes[0])
+            },
+            1,
+        );
         config.services.push(twin);
         // What Kong leaves for a nested duplicate: keyed by its index in its service.
         let body = serde_json::json!({

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::translate::KongConfig;
-use crate::translate::kong::{Plugin, Route};
+use crate::translate::kong::{Plugin, Route, RouteEntry};
 use crate::translate::tags::{self, TaggedSource};
 
 /// `config` without every entity tagged with one of `broken`, and without what would
@@ -15,13 +15,20 @@ pub fn without_sources(config: &KongConfig, broken: &BTreeSet<TaggedSource>) -> 
     let is_broken = |entity_tags: &[String]| tags::parse(entity_tags).is_some_and(|source| broken.contains(&source));
     let keep_plugins =
         |plugins: &[Plugin]| -> Vec<Plugin> { plugins.iter().filter(|p| !is_broken(&p.tags)).cloned().collect() };
-    let keep_routes = |routes: &[Route]| -> Vec<Route> {
+    let keep_routes = |routes: &[RouteEntry]| -> Vec<RouteEntry> {
         routes
             .iter()
             .filter(|r| !is_broken(&r.tags))
-            .map(|r| Route {
-                plugins: keep_plugins(&r.plugins),
-                ..r.clone()
+            .map(|r| {
+                if r.plugins.iter().any(|p| is_broken(&p.tags)) {
+                    let route = Route {
+                        plugins: keep_plugins(&r.plugins),
+                        ..Route::clone(r)
+                    };
+                    RouteEntry::new(route, r.priority)
+                } else {
+                    r.clone()
+                }
             })
             .collect()
     };
@@ -118,12 +125,13 @@ mod tests {
         tags::parse(&tagged(kind, name)).expect("complete tags")
     }
 
-    fn route(name: &str, owner: &str) -> Route {
-        Route {
+    fn route(name: &str, owner: &str) -> RouteEntry {
+        let route = Route {
             name: name.into(),
             tags: tagged("HTTPRoute", owner),
             ..Route::default()
-        }
+        };
+        RouteEntry::new(route, 1)
     }
 
     fn config() -> KongConfig {

@@ -217,7 +217,7 @@ impl BackendSet {
 /// shows when every rule is looked up. Bytes are fed as little-endian words, so the value
 /// is the same on every platform and release, which [`BackendSet::name`] relies on.
 #[derive(Clone, Copy, Default)]
-struct Fx(u64);
+pub(super) struct Fx(u64);
 
 const FX_SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
@@ -264,80 +264,349 @@ impl Hasher for Fx {
     }
 }
 
-type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
+pub(super) type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<Fx>>;
 
-/// What the resolution of a rule depends on besides the cluster objects: the route's
-/// namespace and kind (defaults and ReferenceGrants), the protocol and the refs as written.
-struct Memo {
+/// A rule's backendRefs as the route wrote them, with all their resolution depends on besides
+/// the cluster objects: the route's namespace and kind (defaults and ReferenceGrants) and the
+/// protocol the route speaks.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Request {
     namespace: String,
     kind: RouteKind,
     protocol: ServiceProtocol,
     refs: Vec<BackendRef>,
 }
 
-/// Collects the services and upstreams the routes need, one per distinct backend set.
-pub struct Backends<'a> {
-    input: &'a TranslateInput<'a>,
-    /// Rules resolved so far, by a hash of all the outcome depends on. Most rules repeat a
-    /// backend set already seen, and a hit allocates nothing but the answer.
-    memo: FxMap<u64, Vec<(Memo, ResolvedBackends)>>,
-    /// Tags per Service, made once.
-    service_tags: FxMap<ObjectKey, Vec<String>>,
-    /// Ready targets per Service port, computed once per translation.
-    targets: FxMap<(ObjectKey, i32), Targets>,
-    /// Backend sets already turned into a service, by the service name.
-    registered: FxMap<BackendSet, String>,
-    services: BTreeMap<String, kong::Service>,
-    upstreams: BTreeMap<String, kong::Upstream>,
+impl Request {
+    fn matches(&self, namespace: &str, kind: RouteKind, protocol: ServiceProtocol, refs: &[BackendRef]) -> bool {
+        self.namespace == namespace && self.kind == kind && self.protocol == protocol && self.refs == refs
+    }
 }
 
-impl<'a> Backends<'a> {
-    pub fn new(input: &'a TranslateInput<'a>) -> Self {
-        Self {
-            input,
-            memo: FxMap::default(),
-            service_tags: FxMap::default(),
-            targets: FxMap::default(),
-            registered: FxMap::default(),
-            services: BTreeMap::new(),
-            upstreams: BTreeMap::new(),
+fn request_hash(namespace: &str, kind: RouteKind, protocol: ServiceProtocol, refs: &[BackendRef]) -> u64 {
+    let mut hasher = Fx::default();
+    (namespace, kind, protocol, refs).hash(&mut hasher);
+    hasher.finish()
+}
+
+/// A resolution by its place in the [`BackendCache`]; stable while it is cached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ResolutionId(u32);
+
+/// One request resolved against the cluster as last seen.
+struct Resolution {
+    request: Request,
+    hash: u64,
+    resolved: ResolvedBackends,
+    /// The core Services the refs name, found or not: a change to one of them or to its
+    /// EndpointSlices may change the answer.
+    services: Vec<ObjectKey>,
+    /// Whether a ReferenceGrant decides a ref (one to another namespace).
+    grants: bool,
+    /// Changes whenever the request, resolved again, answers differently.
+    version: u64,
+    /// Rules of cached routes that use it.
+    users: u32,
+}
+
+/// The Kong service and upstream of one backend set.
+struct SetEntities {
+    set: BackendSet,
+    service: kong::Service,
+    upstream: kong::Upstream,
+    /// No Service port serves the set (every backendRef failed or has no endpoint): its
+    /// entities carry the tags of a route, which depends on the routes that use it.
+    route_owned: bool,
+}
+
+/// Everything backend resolution learnt, kept from one translation to the next. Answers
+/// are pure functions of the request and of the Services, EndpointSlices and ReferenceGrants
+/// it names; [`BackendCache::forget`] drops those a change may affect, and
+/// [`BackendCache::refresh`] asks them again.
+#[derive(Default)]
+pub struct BackendCache {
+    resolutions: Vec<Option<Resolution>>,
+    free: Vec<u32>,
+    /// Resolutions by the hash of their request.
+    by_hash: FxMap<u64, Vec<u32>>,
+    /// Resolutions by the Services they name.
+    by_service: FxMap<ObjectKey, Vec<u32>>,
+    /// Resolutions whose users dropped to zero (removed by [`BackendCache::sweep`] unless
+    /// used again first).
+    unused: Vec<u32>,
+    /// Ready targets per Service port.
+    targets: FxMap<(ObjectKey, i32), Targets>,
+    /// Tags per Service, made once.
+    service_tags: FxMap<ObjectKey, Vec<String>>,
+    /// Backend sets already turned into a service, by the service name.
+    registered: FxMap<BackendSet, String>,
+    sets: FxMap<String, SetEntities>,
+    /// Copies of a set's service with a rule's timeouts: name → (set's service, timeouts).
+    variants: FxMap<String, (String, ServiceTimeouts)>,
+    next_version: u64,
+    /// Resolutions were added, answered differently or removed since the last sweep.
+    dirty: bool,
+}
+
+/// What a rule resolved to, for the translator to keep: the resolution and its version.
+pub type Used = (ResolutionId, u64);
+
+impl BackendCache {
+    fn get(&self, id: u32) -> Option<&Resolution> {
+        self.resolutions.get(id as usize).and_then(Option::as_ref)
+    }
+
+    fn get_mut(&mut self, id: u32) -> Option<&mut Resolution> {
+        self.resolutions.get_mut(id as usize).and_then(Option::as_mut)
+    }
+
+    /// The version of a cached resolution; `None` once it is gone.
+    pub fn version(&self, id: ResolutionId) -> Option<u64> {
+        self.get(id.0).map(|r| r.version)
+    }
+
+    /// A rule of a cached route uses the resolution.
+    pub fn acquire(&mut self, id: ResolutionId) {
+        if let Some(resolution) = self.get_mut(id.0) {
+            resolution.users = resolution.users.saturating_add(1);
         }
     }
 
-    /// Resolves a rule's backendRefs; registers the Kong service (+ upstream) they need.
-    pub fn resolve(&mut self, route: &RouteView, refs: &[BackendRef], protocol: ServiceProtocol) -> ResolvedBackends {
-        let namespace = route.namespace();
-        let kind = route.route.kind;
-        let mut hasher = Fx::default();
-        (namespace, kind, protocol, refs).hash(&mut hasher);
-        let hash = hasher.finish();
-        let remembered = self.memo.get(&hash).and_then(|entries| {
-            entries
-                .iter()
-                .find(|(m, _)| m.namespace == namespace && m.kind == kind && m.protocol == protocol && m.refs == refs)
-        });
-        if let Some((_, resolved)) = remembered {
-            return resolved.clone();
+    /// A rule of a cached route no longer uses the resolution.
+    pub fn release(&mut self, id: ResolutionId) {
+        if let Some(resolution) = self.get_mut(id.0) {
+            resolution.users = resolution.users.saturating_sub(1);
+            if resolution.users == 0 {
+                self.unused.push(id.0);
+            }
         }
-        let resolved = self.resolve_uncached(route, refs, protocol);
-        self.memo.entry(hash).or_default().push((
-            Memo {
-                namespace: namespace.to_string(),
-                kind,
-                protocol,
-                refs: refs.to_vec(),
-            },
-            resolved.clone(),
-        ));
-        resolved
+    }
+
+    fn find(&self, namespace: &str, kind: RouteKind, protocol: ServiceProtocol, refs: &[BackendRef]) -> Option<u32> {
+        let hash = request_hash(namespace, kind, protocol, refs);
+        self.by_hash.get(&hash)?.iter().copied().find(|&id| {
+            self.get(id)
+                .is_some_and(|r| r.request.matches(namespace, kind, protocol, refs))
+        })
+    }
+
+    /// Resolves and caches a request never seen (or forgotten).
+    fn create(&mut self, input: &TranslateInput<'_>, request: Request, registrant: Option<&RouteView>) -> u32 {
+        let hash = request_hash(&request.namespace, request.kind, request.protocol, &request.refs);
+        let (resolved, services, grants) = self.resolve_request(input, &request, registrant);
+        let version = self.next_version;
+        self.next_version = self.next_version.wrapping_add(1);
+        let resolution = Resolution {
+            request,
+            hash,
+            resolved,
+            services,
+            grants,
+            version,
+            users: 0,
+        };
+        let id = match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.resolutions.push(None);
+                u32::try_from(self.resolutions.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.by_hash.entry(hash).or_default().push(id);
+        for service in &resolution.services {
+            self.by_service.entry(service.clone()).or_default().push(id);
+        }
+        if let Some(slot) = self.resolutions.get_mut(id as usize) {
+            *slot = Some(resolution);
+        }
+        // Not used until the translator acquires it; swept if it never does.
+        self.unused.push(id);
+        self.dirty = true;
+        id
+    }
+
+    /// Forgets what changed Services (or their EndpointSlices), and with `grants` every
+    /// resolution a ReferenceGrant decided, may have changed. Returns the resolutions to
+    /// [`refresh`](Self::refresh).
+    pub fn forget(&mut self, services: &[ObjectKey], grants: bool) -> Vec<u32> {
+        let mut stale: Vec<u32> = Vec::new();
+        if !services.is_empty() {
+            let changed: std::collections::HashSet<&ObjectKey> = services.iter().collect();
+            self.targets.retain(|(key, _), _| !changed.contains(key));
+            // A set's upstream holds the targets of its Service ports: made again on next use.
+            let gone: Vec<String> = self
+                .sets
+                .iter()
+                .filter(|(_, e)| e.set.served.iter().any(|(key, _, _)| changed.contains(key)))
+                .map(|(name, _)| name.clone())
+                .collect();
+            for name in &gone {
+                if let Some(entities) = self.sets.remove(name) {
+                    self.registered.remove(&entities.set);
+                }
+            }
+            for key in services {
+                stale.extend(self.by_service.get(key).into_iter().flatten().copied());
+            }
+        }
+        if grants {
+            stale.extend(
+                self.resolutions
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.as_ref().is_some_and(|r| r.grants))
+                    .filter_map(|(i, _)| u32::try_from(i).ok()),
+            );
+        }
+        stale.sort_unstable();
+        stale.dedup();
+        stale
+    }
+
+    /// Resolves `stale` resolutions again; one whose answer changes gets a new version, so
+    /// the routes that used it are translated again.
+    pub fn refresh(&mut self, input: &TranslateInput<'_>, stale: &[u32]) {
+        for &id in stale {
+            let Some(request) = self.get(id).map(|r| r.request.clone()) else {
+                continue;
+            };
+            let (resolved, _, _) = self.resolve_request(input, &request, None);
+            let next_version = self.next_version;
+            let Some(resolution) = self.get_mut(id) else {
+                continue;
+            };
+            if resolution.resolved == resolved {
+                continue;
+            }
+            resolution.resolved = resolved;
+            resolution.version = next_version;
+            self.next_version = self.next_version.wrapping_add(1);
+            self.dirty = true;
+        }
+    }
+
+    /// Removes resolutions no cached route uses, and the sets, targets and tags nothing
+    /// needs any more.
+    pub fn sweep(&mut self) {
+        let unused = std::mem::take(&mut self.unused);
+        for id in unused {
+            if self.get(id).is_none_or(|r| r.users > 0) {
+                continue;
+            }
+            let Some(resolution) = self.resolutions.get_mut(id as usize).and_then(Option::take) else {
+                continue;
+            };
+            self.free.push(id);
+            self.dirty = true;
+            if let Some(ids) = self.by_hash.get_mut(&resolution.hash) {
+                ids.retain(|&i| i != id);
+                if ids.is_empty() {
+                    self.by_hash.remove(&resolution.hash);
+                }
+            }
+            for service in &resolution.services {
+                if let Some(ids) = self.by_service.get_mut(service) {
+                    ids.retain(|&i| i != id);
+                    if ids.is_empty() {
+                        self.by_service.remove(service);
+                        self.targets.retain(|(key, _), _| key != service);
+                        self.service_tags.remove(service);
+                    }
+                }
+            }
+        }
+        if !std::mem::take(&mut self.dirty) {
+            return;
+        }
+        // Sets (and timeout copies) no resolution answers with any more.
+        let live: std::collections::HashSet<&str> = self
+            .resolutions
+            .iter()
+            .flatten()
+            .filter_map(|r| r.resolved.service.as_deref())
+            .collect();
+        if live.len() < self.sets.len() {
+            self.sets.retain(|name, _| live.contains(name.as_str()));
+            let sets = &self.sets;
+            self.registered.retain(|_, name| sets.contains_key(name));
+            self.variants.retain(|_, (base, _)| sets.contains_key(base));
+        }
+    }
+
+    /// The Kong service named `name` (a set's or a timeout copy of one), with the tags
+    /// `owner` gives when no Service port owns it; and the name of its set's service.
+    pub fn service(&self, name: &str, owner: impl FnOnce() -> Vec<String>) -> Option<kong::Service> {
+        if let Some(entities) = self.sets.get(name) {
+            let mut service = entities.service.clone();
+            if entities.route_owned {
+                retag_service(&mut service, owner());
+            }
+            return Some(service);
+        }
+        let (base, timeouts) = self.variants.get(name)?;
+        let mut service = self.service(base, owner)?;
+        service.name = name.to_string();
+        service.connect_timeout = Some(timeouts.connect);
+        service.read_timeout = Some(timeouts.read);
+        service.write_timeout = Some(timeouts.write);
+        Some(service)
+    }
+
+    /// The set's service a service name stands for (itself, or the one a timeout copy copies).
+    pub fn base_of<'n>(&'n self, name: &'n str) -> &'n str {
+        self.variants.get(name).map_or(name, |(base, _)| base.as_str())
+    }
+
+    /// Whether the set's entities carry a route's tags (see [`SetEntities::route_owned`]).
+    pub fn route_owned(&self, base: &str) -> bool {
+        self.sets.get(base).is_some_and(|e| e.route_owned)
+    }
+
+    /// The upstream of the set whose service is `base`.
+    pub fn upstream(&self, base: &str, owner: impl FnOnce() -> Vec<String>) -> Option<kong::Upstream> {
+        let entities = self.sets.get(base)?;
+        let mut upstream = entities.upstream.clone();
+        if entities.route_owned {
+            let tags = owner();
+            for target in &mut upstream.targets {
+                target.tags.clone_from(&tags);
+            }
+            upstream.tags = tags;
+        }
+        Some(upstream)
+    }
+
+    fn resolve_request(
+        &mut self,
+        input: &TranslateInput<'_>,
+        request: &Request,
+        registrant: Option<&RouteView>,
+    ) -> (ResolvedBackends, Vec<ObjectKey>, bool) {
+        let mut services: Vec<ObjectKey> = Vec::new();
+        let mut grants = false;
+        for backend in &request.refs {
+            let core = backend.group.as_deref().unwrap_or("").is_empty()
+                && backend.kind.as_deref().unwrap_or("Service") == "Service";
+            if !core {
+                continue;
+            }
+            let namespace = backend.namespace.as_deref().unwrap_or(&request.namespace);
+            grants |= namespace != request.namespace;
+            services.push(ObjectKey::new(namespace, &backend.name));
+        }
+        services.sort();
+        services.dedup();
+        let resolved = self.resolve_uncached(input, request, registrant);
+        (resolved, services, grants)
     }
 
     fn resolve_uncached(
         &mut self,
-        route: &RouteView,
-        refs: &[BackendRef],
-        protocol: ServiceProtocol,
+        input: &TranslateInput<'_>,
+        request: &Request,
+        registrant: Option<&RouteView>,
     ) -> ResolvedBackends {
+        let protocol = request.protocol;
         let mut problems: Vec<Verdict> = Vec::new();
         let mut serving: Vec<(Serving, u64)> = Vec::new();
         let mut set = BackendSet {
@@ -348,9 +617,9 @@ impl<'a> Backends<'a> {
             unresolved_status: 500,
         };
         let mut set_protocol: Option<&'static str> = None;
-        for (index, backend) in refs.iter().enumerate() {
+        for (index, backend) in request.refs.iter().enumerate() {
             let weight = u64::try_from(backend.weight()).unwrap_or(0);
-            let outcome = self.classify(route, backend, protocol).and_then(|s| {
+            let outcome = self.classify(input, request, backend).and_then(|s| {
                 // One Kong service speaks one protocol: the first backend that serves sets it.
                 if s.targets.is_empty() {
                     return Ok(s);
@@ -373,7 +642,11 @@ impl<'a> Backends<'a> {
                 Ok(s) if weight > 0 => serving.push((s, weight)),
                 Ok(_) => {}
                 Err(mut problem) => {
-                    problem.message = format!("backendRef {index} ({}): {}", describe(route, backend), problem.message);
+                    problem.message = format!(
+                        "backendRef {index} ({}): {}",
+                        describe(&request.namespace, backend),
+                        problem.message
+                    );
                     problems.push(problem);
                     set.invalid = set.invalid.saturating_add(weight);
                 }
@@ -400,11 +673,11 @@ impl<'a> Backends<'a> {
                 // Every weight is zero: no connection may reach a backend.
                 set.invalid = 1;
             }
-            Some(self.register(route, set, &serving))
+            Some(self.register(registrant, set, &serving))
         } else if set.served.is_empty() && set.unready == 0 {
             None
         } else {
-            Some(self.register(route, set, &serving))
+            Some(self.register(registrant, set, &serving))
         };
         ResolvedBackends { service, resolved_refs }
     }
@@ -412,9 +685,9 @@ impl<'a> Backends<'a> {
     /// Resolves one backendRef to a Service port and its ready targets.
     fn classify(
         &mut self,
-        route: &RouteView,
+        input: &TranslateInput<'_>,
+        request: &Request,
         backend: &BackendRef,
-        protocol: ServiceProtocol,
     ) -> Result<Serving, Verdict> {
         let group = backend.group.as_deref().unwrap_or("");
         let kind = backend.kind.as_deref().unwrap_or("Service");
@@ -424,32 +697,32 @@ impl<'a> Backends<'a> {
                 format!("kind {kind} of group {group:?} is not supported; kongress forwards to core Services"),
             ));
         }
-        let namespace = backend.namespace.as_deref().unwrap_or(route.namespace());
+        let route_namespace = request.namespace.as_str();
+        let namespace = backend.namespace.as_deref().unwrap_or(route_namespace);
         let permitted = reference_permitted(
             &CrossNamespaceRef {
                 from_group: GATEWAY_API_GROUP,
-                from_kind: route.route.kind.as_str(),
-                from_namespace: route.namespace(),
+                from_kind: request.kind.as_str(),
+                from_namespace: route_namespace,
                 to_group: "",
                 to_kind: "Service",
                 to_namespace: namespace,
                 to_name: &backend.name,
             },
-            self.input.grants,
+            input.grants,
         );
         if !permitted {
             return Err(Verdict::fail(
                 reasons::REF_NOT_PERMITTED,
                 format!(
-                    "no ReferenceGrant in namespace {namespace} allows {}s from {} to use Service {}",
-                    route.route.kind.as_str(),
-                    route.namespace(),
+                    "no ReferenceGrant in namespace {namespace} allows {}s from {route_namespace} to use Service {}",
+                    request.kind.as_str(),
                     backend.name
                 ),
             ));
         }
         let key = ObjectKey::new(namespace, &backend.name);
-        let Some(service) = self.input.services.get(&key) else {
+        let Some(service) = input.services.get(&key) else {
             return Err(Verdict::fail(
                 reasons::BACKEND_NOT_FOUND,
                 format!("Service {key} does not exist"),
@@ -477,13 +750,13 @@ impl<'a> Backends<'a> {
                 format!("Service {key} has no port {port}"),
             ));
         };
-        let kong_protocol = kong_protocol(protocol, service_port).map_err(|why| {
+        let kong_protocol = kong_protocol(request.protocol, service_port).map_err(|why| {
             Verdict::fail(
                 reasons::UNSUPPORTED_PROTOCOL,
                 format!("port {port} of Service {key}: {why}"),
             )
         })?;
-        let targets = self.targets_of(&key, service, service_port);
+        let targets = self.targets_of(input, &key, service, service_port);
         Ok(Serving {
             service: key,
             port,
@@ -492,31 +765,34 @@ impl<'a> Backends<'a> {
         })
     }
 
-    fn targets_of(&mut self, key: &ObjectKey, service: &Service, port: &ServicePort) -> Targets {
+    fn targets_of(
+        &mut self,
+        input: &TranslateInput<'_>,
+        key: &ObjectKey,
+        service: &Service,
+        port: &ServicePort,
+    ) -> Targets {
         let cache_key = (key.clone(), port.port);
         if let Some(targets) = self.targets.get(&cache_key) {
             return targets.clone();
         }
-        let slices = self
-            .input
-            .endpoint_slices
-            .get(key)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let slices = input.endpoint_slices.get(key).map(Vec::as_slice).unwrap_or_default();
         let targets: Targets = ready_targets(service, port, slices).into();
         self.targets.insert(cache_key, targets.clone());
         targets
     }
 
-    /// The service for a backend set, creating it (with its upstream) the first time.
-    fn register(&mut self, route: &RouteView, set: BackendSet, serving: &[(Serving, u64)]) -> String {
+    /// The service for a backend set, creating it (with its upstream) the first time. A set
+    /// no Service port serves is tagged with `registrant` for now: the translator tags it
+    /// with the route that owns it once all routes are known.
+    fn register(&mut self, registrant: Option<&RouteView>, set: BackendSet, serving: &[(Serving, u64)]) -> String {
         if let Some(name) = self.registered.get(&set) {
             return name.clone();
         }
         let name = set.name();
         let owner_tags = match set.served.first() {
             Some((service, _, _)) => self.tags_of(service),
-            None => tags::of(&route.tag_source()),
+            None => registrant.map(|r| tags::of(&r.tag_source())).unwrap_or_default(),
         };
         let stream = matches!(set.protocol, "tcp" | "tls" | "udp");
         let mut shares: Vec<(u64, &[String], &ObjectKey)> = Vec::new();
@@ -561,29 +837,32 @@ impl<'a> Backends<'a> {
         } else {
             vec![failure_plugin(&set, owner_tags.clone())]
         };
-        self.services.insert(
+        let service = kong::Service {
+            name: name.clone(),
+            protocol: set.protocol.to_string(),
+            host: name.clone(),
+            port,
+            retries: (stream && failing > 0).then_some(0),
+            tags: owner_tags.clone(),
+            plugins,
+            ..kong::Service::default()
+        };
+        let upstream = kong::Upstream {
+            name: name.clone(),
+            algorithm: None,
+            tags: owner_tags,
+            targets,
+        };
+        self.registered.insert(set.clone(), name.clone());
+        self.sets.insert(
             name.clone(),
-            kong::Service {
-                name: name.clone(),
-                protocol: set.protocol.to_string(),
-                host: name.clone(),
-                port,
-                retries: (stream && failing > 0).then_some(0),
-                tags: owner_tags.clone(),
-                plugins,
-                ..kong::Service::default()
+            SetEntities {
+                route_owned: set.served.is_empty(),
+                set,
+                service,
+                upstream,
             },
         );
-        self.upstreams.insert(
-            name.clone(),
-            kong::Upstream {
-                name: name.clone(),
-                algorithm: None,
-                tags: owner_tags,
-                targets,
-            },
-        );
-        self.registered.insert(set, name.clone());
         name
     }
 
@@ -595,6 +874,105 @@ impl<'a> Backends<'a> {
         self.service_tags.insert(service.clone(), tags.clone());
         tags
     }
+}
+
+/// A route-owned service with its owner's tags (on its plugins too).
+fn retag_service(service: &mut kong::Service, tags: Vec<String>) {
+    for plugin in &mut service.plugins {
+        plugin.tags.clone_from(&tags);
+    }
+    service.tags = tags;
+}
+
+/// The cache a [`Backends`] works with: the translator's, or its own.
+enum CacheRef<'a> {
+    Borrowed(&'a mut BackendCache),
+    #[cfg(test)]
+    Owned(Box<BackendCache>),
+}
+
+impl std::ops::Deref for CacheRef<'_> {
+    type Target = BackendCache;
+
+    fn deref(&self) -> &BackendCache {
+        match self {
+            Self::Borrowed(cache) => cache,
+            #[cfg(test)]
+            Self::Owned(cache) => cache,
+        }
+    }
+}
+
+impl std::ops::DerefMut for CacheRef<'_> {
+    fn deref_mut(&mut self) -> &mut BackendCache {
+        match self {
+            Self::Borrowed(cache) => cache,
+            #[cfg(test)]
+            Self::Owned(cache) => cache,
+        }
+    }
+}
+
+/// Resolves the backendRefs of one translation's rules into Kong services and upstreams, one
+/// per distinct backend set, remembering which resolutions each route used.
+pub struct Backends<'a> {
+    input: &'a TranslateInput<'a>,
+    cache: CacheRef<'a>,
+    used: Vec<Used>,
+}
+
+impl<'a> Backends<'a> {
+    /// With a cache of its own (one translation).
+    #[cfg(test)]
+    pub fn new(input: &'a TranslateInput<'a>) -> Self {
+        Self {
+            input,
+            cache: CacheRef::Owned(Box::default()),
+            used: Vec::new(),
+        }
+    }
+
+    /// With the translator's cache.
+    pub fn with_cache(input: &'a TranslateInput<'a>, cache: &'a mut BackendCache) -> Self {
+        Self {
+            input,
+            cache: CacheRef::Borrowed(cache),
+            used: Vec::new(),
+        }
+    }
+
+    /// Resolves a rule's backendRefs; registers the Kong service (+ upstream) they need.
+    pub fn resolve(&mut self, route: &RouteView, refs: &[BackendRef], protocol: ServiceProtocol) -> ResolvedBackends {
+        let namespace = route.namespace();
+        let kind = route.route.kind;
+        let id = match self.cache.find(namespace, kind, protocol, refs) {
+            Some(id) => id,
+            None => {
+                let request = Request {
+                    namespace: namespace.to_string(),
+                    kind,
+                    protocol,
+                    refs: refs.to_vec(),
+                };
+                self.cache.create(self.input, request, Some(route))
+            }
+        };
+        match self.cache.get(id) {
+            Some(resolution) => {
+                self.used.push((ResolutionId(id), resolution.version));
+                resolution.resolved.clone()
+            }
+            None => ResolvedBackends {
+                service: None,
+                resolved_refs: resolved(),
+            },
+        }
+    }
+
+    /// The resolutions asked for since the last call, with their versions.
+    pub fn take_used(&mut self) -> Vec<Used> {
+        std::mem::take(&mut self.used)
+    }
 
     /// The name of a copy of `service` carrying these timeouts, created on first use. Gateway
     /// API sets timeouts per rule while Kong keeps them on the service, so rules with
@@ -604,25 +982,34 @@ impl<'a> Backends<'a> {
             "{service}.timeouts-{}-{}-{}",
             timeouts.connect, timeouts.read, timeouts.write
         );
-        if !self.services.contains_key(&name)
-            && let Some(base) = self.services.get(service)
-        {
-            let mut copy = base.clone();
-            copy.name = name.clone();
-            copy.connect_timeout = Some(timeouts.connect);
-            copy.read_timeout = Some(timeouts.read);
-            copy.write_timeout = Some(timeouts.write);
-            self.services.insert(name.clone(), copy);
+        if !self.cache.variants.contains_key(&name) && self.cache.sets.contains_key(service) {
+            self.cache
+                .variants
+                .insert(name.clone(), (service.to_string(), timeouts));
         }
         name
     }
 
-    /// The services and upstreams collected, sorted by name.
+    /// Every service and upstream registered, sorted by name (services tagged as registered).
+    #[cfg(test)]
     pub fn finish(self) -> (Vec<kong::Service>, Vec<kong::Upstream>) {
-        (
-            self.services.into_values().collect(),
-            self.upstreams.into_values().collect(),
-        )
+        let cache = &*self.cache;
+        let mut names: Vec<&String> = cache.sets.keys().chain(cache.variants.keys()).collect();
+        names.sort();
+        let services = names
+            .iter()
+            .filter_map(|name| {
+                let entities = cache.sets.get(*name);
+                let keep = entities.map(|e| e.service.tags.clone()).unwrap_or_else(|| {
+                    let base = cache.base_of(name);
+                    cache.sets.get(base).map(|e| e.service.tags.clone()).unwrap_or_default()
+                });
+                cache.service(name, || keep)
+            })
+            .collect();
+        let mut upstreams: Vec<kong::Upstream> = cache.sets.values().map(|e| e.upstream.clone()).collect();
+        upstreams.sort_by(|a, b| a.name.cmp(&b.name));
+        (services, upstreams)
     }
 }
 
@@ -635,9 +1022,9 @@ pub struct ServiceTimeouts {
 }
 
 /// `Service ns/name:port` as the user wrote the ref, for messages.
-fn describe(route: &RouteView, backend: &BackendRef) -> String {
+fn describe(route_namespace: &str, backend: &BackendRef) -> String {
     let kind = backend.kind.as_deref().unwrap_or("Service");
-    let namespace = backend.namespace.as_deref().unwrap_or(route.namespace());
+    let namespace = backend.namespace.as_deref().unwrap_or(route_namespace);
     match backend.port {
         Some(port) => format!("{kind} {namespace}/{}:{port}", backend.name),
         None => format!("{kind} {namespace}/{}", backend.name),

@@ -46,7 +46,7 @@ fn render(snapshot: &Snapshot, translation: &Translation) -> String {
     }
     let now = Time(Timestamp::from_second(1_700_000_000).expect("time"));
     let mut routes = serde_json::Map::new();
-    for (route, verdict) in &translation.routes {
+    for (route, verdict) in translation.routes.iter() {
         let parents: Vec<Value> = route_parents(Some(verdict), &[], &|_| true, &now)
             .into_iter()
             .map(|p| {

@@ -362,7 +362,6 @@ pub(super) fn kong_route(input: KongRouteInput<'_>) -> PendingRoute {
             ),
             protocols,
             expression: expr::expression(std::iter::once(&part.binding).chain(&terms.terms)),
-            priority: 0,
             strip_path: Some(false),
             preserve_host: Some(true),
             https_redirect_status_code: None,

@@ -7,7 +7,9 @@
 //!   precedence ([`priority`]), filters → plugins ([`filters`]);
 //! - [`backends`]: backendRefs → Kong services, upstreams and targets;
 //! - [`certificates`]: HTTPS / TLS-terminate listener certificates → Kong certificates and SNIs;
-//! - [`validate`]: every expression parsed by Kong's own router engine before it goes out.
+//! - [`validate`]: every expression parsed by Kong's own router engine before it goes out;
+//! - [`translator`]: all of it put together, redoing from one translation to the next only
+//!   what changed ([`Translator`]).
 
 mod attach;
 mod backends;
@@ -30,9 +32,10 @@ mod stream;
 pub mod tags;
 #[cfg(test)]
 mod testing;
+mod translator;
 mod validate;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::Service;
@@ -42,6 +45,7 @@ use crate::api::{Gateway, ObjectKey, ReferenceGrant};
 use crate::plan::{ClassPlan, ListenerKey, SecretLookup, Verdict};
 pub use kong::KongConfig;
 pub use routes::{BackendRef, ParentRef, RouteRef, RouteSet, RouteView};
+pub use translator::Translator;
 
 /// Everything the translator reads: one class's snapshot.
 pub struct TranslateInput<'a> {
@@ -85,7 +89,9 @@ pub struct RouteVerdict {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Translation {
     pub config: KongConfig,
-    pub routes: BTreeMap<RouteRef, RouteVerdict>,
+    /// Shared with the [`Translator`] that made it: `Arc::make_mut` to change it (which
+    /// copies it while the translator holds it too).
+    pub routes: Arc<BTreeMap<RouteRef, RouteVerdict>>,
     /// Accepted routes per listener (the listener's `attachedRoutes`); absent means 0.
     pub attached_routes: BTreeMap<ListenerKey, i32>,
 }
@@ -96,7 +102,8 @@ impl Translation {
     }
 }
 
-/// Translates one class.
+/// Translates one class, from scratch: a fresh [`Translator`] (which gives exactly this answer
+/// however much it remembers).
 ///
 /// Route status, per owned parentRef:
 /// - `Accepted` comes from attachment; it turns False with the kind translator's problem
@@ -107,83 +114,56 @@ impl Translation {
 ///
 /// `attachedRoutes` counts, per listener, the routes accepted on it, once per route, whether
 /// Kong serves that listener or not (the spec counts attachment, not listener health).
+///
+/// Routes with the same kind and `namespace/name` cannot exist in a cluster; should the input
+/// hold two, the later one is translated (as a cache would have replaced the earlier).
 pub fn translate(input: &TranslateInput<'_>) -> Translation {
-    let context = attach::Context::new(input);
-    let mut backends = backends::Backends::new(input);
-    let mut kong_routes: Vec<priority::PendingRoute> = Vec::new();
-    let mut verdicts = Vec::new();
-    let mut attached = vec![0_i32; context.listener_keys().len()];
+    Translator::new().translate(input)
+}
 
-    for view in input.routes.views() {
-        let parents = attach::attach(&context, &view);
-        if parents.is_empty() {
-            continue;
+/// The verdict on a route from its attachments (`served`: some are on listeners Kong serves)
+/// and what its kind's translator kept, and the listeners it counts for (`attachedRoutes`),
+/// each once.
+fn verdict(
+    view: &RouteView,
+    parents: Vec<attach::ParentAttachment>,
+    served: bool,
+    rules: &RuleOutcome,
+) -> (RouteVerdict, Vec<attach::ListenerId>) {
+    // Without served listeners there are no Kong routes to count, so "some rule was kept"
+    // is read from PartiallyInvalid, which a translator sets only when it kept some.
+    let nothing_kept = rules.partially_invalid.is_none() && (!served || rules.routes.is_empty());
+    let mut counted: Vec<attach::ListenerId> = Vec::new();
+    let mut parent_verdicts = Vec::with_capacity(parents.len());
+    for parent in parents {
+        let mut accepted = parent.accepted;
+        if accepted.ok
+            && nothing_kept
+            && let Some(problem) = &rules.accepted_problem
+        {
+            accepted = problem.clone();
         }
-        let attachments = serving_attachments(&parents);
-        let rules = match &view.object {
-            routes::RouteObject::Http(route) => http::translate(&view, route, &attachments, &mut backends),
-            routes::RouteObject::Grpc(route) => grpc::translate(&view, route, &attachments, &mut backends),
-            routes::RouteObject::Tls(_) | routes::RouteObject::Tcp(_) | routes::RouteObject::Udp(_) => {
-                stream::translate(&view, &attachments, &mut backends)
-            }
-        };
-        let rules = validate::keep_valid(&view, rules);
-        // Without served listeners there are no Kong routes to count, so "some rule was kept"
-        // is read from PartiallyInvalid, which a translator sets only when it kept some.
-        let nothing_kept = rules.partially_invalid.is_none() && (attachments.is_empty() || rules.routes.is_empty());
-        let mut counted: Vec<attach::ListenerId> = Vec::new();
-        let mut parent_verdicts = Vec::with_capacity(parents.len());
-        for parent in parents {
-            let mut accepted = parent.accepted;
-            if accepted.ok
-                && nothing_kept
-                && let Some(problem) = &rules.accepted_problem
-            {
-                accepted = problem.clone();
-            }
-            if accepted.ok {
-                for listener in parent.listeners {
-                    if !counted.contains(&listener) {
-                        counted.push(listener);
-                        if let Some(count) = attached.get_mut(listener.index()) {
-                            *count = count.saturating_add(1);
-                        }
-                    }
+        if accepted.ok {
+            for listener in parent.listeners {
+                if !counted.contains(&listener) {
+                    counted.push(listener);
                 }
             }
-            parent_verdicts.push(ParentVerdict {
-                parent_ref: parent.parent_ref,
-                partially_invalid: rules.partially_invalid.clone().filter(|_| accepted.ok),
-                accepted,
-                resolved_refs: rules.resolved_refs.clone(),
-            });
         }
-        kong_routes.extend(rules.routes);
-        verdicts.push((
-            view.route.clone(),
-            RouteVerdict {
-                generation: view.generation,
-                parents: parent_verdicts,
-            },
-        ));
+        parent_verdicts.push(ParentVerdict {
+            parent_ref: parent.parent_ref,
+            partially_invalid: rules.partially_invalid.clone().filter(|_| accepted.ok),
+            accepted,
+            resolved_refs: rules.resolved_refs.clone(),
+        });
     }
-    // Views come sorted, so collecting builds the map in one pass.
-    let verdicts: BTreeMap<RouteRef, RouteVerdict> = verdicts.into_iter().collect();
-    let attached_routes: BTreeMap<ListenerKey, i32> = context
-        .listener_keys()
-        .iter()
-        .zip(attached)
-        .filter(|(_, count)| *count > 0)
-        .map(|(key, count)| (key.clone(), count))
-        .collect();
-
-    priority::assign(&mut kong_routes);
-    let config = assemble(kong_routes, backends, certificates::translate(input));
-    Translation {
-        config,
-        routes: verdicts,
-        attached_routes,
-    }
+    (
+        RouteVerdict {
+            generation: view.generation,
+            parents: parent_verdicts,
+        },
+        counted,
+    )
 }
 
 /// The attachments the route's Kong routes are bound to: those on served listeners, once per
@@ -240,53 +220,3 @@ impl Default for RuleOutcome {
 /// `kong/status/ready.lua` answers 503 for it. An upstream without targets changes nothing
 /// for traffic and makes the config count as loaded.
 pub const PLACEHOLDER_UPSTREAM: &str = "kongress-placeholder";
-
-/// Puts the pieces into one config, every collection sorted by name so the output is
-/// byte-identical whatever the input order. Services no route uses (rules of routes that are
-/// not served, later TCP/UDP rules, routes validation dropped) are left out with their upstreams.
-fn assemble(
-    routes: Vec<priority::PendingRoute>,
-    backends: backends::Backends<'_>,
-    certificates: Vec<kong::Certificate>,
-) -> KongConfig {
-    let (services, upstreams) = backends.finish();
-    let mut by_service: BTreeMap<String, Vec<kong::Route>> = BTreeMap::new();
-    let mut serviceless = Vec::new();
-    for pending in routes {
-        match pending.service {
-            Some(service) => by_service.entry(service).or_default().push(pending.route),
-            None => serviceless.push(pending.route),
-        }
-    }
-    let mut services: Vec<kong::Service> = services
-        .into_iter()
-        .filter_map(|mut service| {
-            let mut routes = by_service.remove(&service.name)?;
-            routes.sort_by(|a, b| a.name.cmp(&b.name));
-            service.routes = routes;
-            Some(service)
-        })
-        .collect();
-    services.sort_by(|a, b| a.name.cmp(&b.name));
-    let used: BTreeSet<&str> = services.iter().map(|s| s.host.as_str()).collect();
-    let mut upstreams: Vec<kong::Upstream> = upstreams
-        .into_iter()
-        .filter(|u| used.contains(u.name.as_str()))
-        .collect();
-    upstreams.sort_by(|a, b| a.name.cmp(&b.name));
-    serviceless.sort_by(|a, b| a.name.cmp(&b.name));
-    if services.is_empty() && serviceless.is_empty() && upstreams.is_empty() && certificates.is_empty() {
-        upstreams.push(kong::Upstream {
-            name: PLACEHOLDER_UPSTREAM.to_string(),
-            algorithm: None,
-            tags: vec!["kongress:placeholder".to_string()],
-            targets: Vec::new(),
-        });
-    }
-    let mut config = KongConfig::empty();
-    config.services = services;
-    config.routes = serviceless;
-    config.upstreams = upstreams;
-    config.certificates = certificates;
-    config
-}

@@ -79,7 +79,7 @@ spec:
     );
     assert_eq!(translation.attached_routes(&listener("a", "pass")), 1);
     assert_eq!(translation.attached_routes(&listener("b", "shared-pass")), 1);
-    let routes: Vec<&kong::Route> = translation.config.services.iter().flat_map(|s| &s.routes).collect();
+    let routes: Vec<&kong::RouteEntry> = translation.config.services.iter().flat_map(|s| &s.routes).collect();
     assert_eq!(routes.len(), 1);
 }
 

@@ -33,10 +33,13 @@
 //! Gateway API caps hostnames at 253 and paths and patterns at 1,024 characters). Should the
 //! count ever exceed the limit, the lowest routes share the value 1 rather than overflow.
 //!
-//! A rank renumbers the routes below a route that is added. That costs nothing here: Kong
-//! DB-less takes the whole config in one `POST /config` anyway.
+//! A rank renumbers the routes below a route that is added. That costs little: Kong DB-less
+//! takes the whole config in one `POST /config` anyway, and the translator keeps the order
+//! ([`Order`]) from one translation to the next, so a change places only the Kong routes it
+//! touched (by binary search over precomputed [`SortKey`]s) and then renumbers in one pass.
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
@@ -85,7 +88,7 @@ pub struct Precedence {
 }
 
 impl Precedence {
-    /// Best first: `Less` means `self` takes precedence over `other` (the order [`assign`]
+    /// Best first: `Less` means `self` takes precedence over `other` (the order [`sorted`]
     /// implements with precomputed keys).
     #[cfg(test)]
     pub fn precedes(&self, other: &Self) -> Ordering {
@@ -97,15 +100,13 @@ impl Precedence {
     }
 
     /// Criteria 7–8: the older route, then `namespace/name`, then the kind.
+    #[cfg(test)]
     fn source_order(&self, other: &Self) -> Ordering {
-        match (&self.created, &other.created) {
-            (Some(a), Some(b)) => a.cmp(b),
-            (Some(_), None) => Ordering::Less,
-            (None, Some(_)) => Ordering::Greater,
-            (None, None) => Ordering::Equal,
-        }
-        .then_with(|| self.route.key.cmp(&other.route.key))
-        .then_with(|| self.route.kind.cmp(&other.route.kind))
+        let source = |p: &Self| Source {
+            created: p.created,
+            route: p.route.clone(),
+        };
+        source(self).order(&source(other))
     }
 }
 
@@ -143,42 +144,127 @@ fn specificity(p: &Precedence) -> u128 {
         | (u128::from(p.queries) << 16)
 }
 
-/// Sets `priority` on every route so that Kong picks what Gateway API's precedence demands.
-pub fn assign(routes: &mut [PendingRoute]) {
-    // The order of the Kubernetes routes themselves (age, then namespace/name, then kind),
-    // computed once per route rather than compared again for each of its Kong routes. A
-    // route's Kong routes arrive together, so consecutive repeats collapse without hashing.
-    let mut distinct: Vec<&Precedence> = Vec::new();
-    let mut source_of: Vec<usize> = Vec::with_capacity(routes.len());
-    for route in routes.iter() {
-        let p = &route.precedence;
-        match distinct.last() {
-            Some(last) if last.created == p.created && last.route == p.route => {}
-            _ => distinct.push(p),
+/// Criteria 7–8 of one Kubernetes route, shared by all its Kong routes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Source {
+    pub created: Option<Timestamp>,
+    pub route: RouteRef,
+}
+
+impl Source {
+    fn order(&self, other: &Self) -> Ordering {
+        match (&self.created, &other.created) {
+            (Some(a), Some(b)) => a.cmp(b),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (None, None) => Ordering::Equal,
         }
-        source_of.push(distinct.len() - 1);
+        .then_with(|| self.route.key.cmp(&other.route.key))
+        .then_with(|| self.route.kind.cmp(&other.route.kind))
     }
-    let mut by_age: Vec<usize> = (0..distinct.len()).collect();
-    by_age.sort_unstable_by(|&a, &b| distinct[a].source_order(distinct[b]));
-    let mut source_rank = vec![0u32; distinct.len()];
+}
+
+/// A Kong route's place in the order, precomputed once when the route is made: comparing two
+/// keys costs an integer comparison unless both routes are equally specific.
+#[derive(Clone, Debug)]
+pub struct SortKey {
+    specificity: u128,
+    source: Arc<Source>,
+    rule: u32,
+    match_index: u32,
+    /// Criterion 10 (the Kong route's name).
+    route: Arc<kong::Route>,
+}
+
+impl SortKey {
+    /// The key of a Kong route of the Kubernetes route `source` with these facts (only the
+    /// specificity, rule and match of `precedence` are read: the rest is `source`'s).
+    pub fn new(precedence: &Precedence, source: Arc<Source>, route: Arc<kong::Route>) -> Self {
+        Self {
+            specificity: specificity(precedence),
+            source,
+            rule: precedence.rule,
+            match_index: precedence.match_index,
+            route,
+        }
+    }
+
+    /// A key for no route (sorts after every route of an empty name).
+    pub fn placeholder() -> Self {
+        Self {
+            specificity: 0,
+            source: Arc::new(Source {
+                created: None,
+                route: RouteRef {
+                    kind: crate::plan::RouteKind::UdpRoute,
+                    key: crate::api::ObjectKey::default(),
+                },
+            }),
+            rule: u32::MAX,
+            match_index: u32::MAX,
+            route: Arc::new(kong::Route::default()),
+        }
+    }
+
+    /// The Kubernetes route of the Kong route.
+    pub fn source(&self) -> &Source {
+        &self.source
+    }
+
+    /// Best first.
+    pub fn cmp(&self, other: &Self) -> Ordering {
+        other
+            .specificity
+            .cmp(&self.specificity)
+            .then_with(|| {
+                if Arc::ptr_eq(&self.source, &other.source) {
+                    Ordering::Equal
+                } else {
+                    self.source.order(&other.source)
+                }
+            })
+            .then(self.rule.cmp(&other.rule))
+            .then(self.match_index.cmp(&other.match_index))
+            .then_with(|| self.route.name.cmp(&other.route.name))
+    }
+}
+
+/// Indexes of `keys` best first. The Kubernetes routes are ranked once (age, then
+/// namespace/name, then kind) rather than compared again for each of their Kong routes, so
+/// the big sort compares integers unless two Kong routes tie on everything but the name.
+pub fn sorted(keys: &[&SortKey]) -> Vec<usize> {
+    let mut sources: Vec<&Arc<Source>> = keys.iter().map(|k| &k.source).collect();
+    sources.sort_unstable_by(|a, b| a.order(b).then_with(|| Arc::as_ptr(a).cmp(&Arc::as_ptr(b))));
+    sources.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    // Rank by address: equal sources (the same route) share a rank, distinct ones follow order.
+    let mut rank_of: Vec<(*const Source, u32)> = Vec::with_capacity(sources.len());
     let mut rank = 0u32;
-    for (k, &i) in by_age.iter().enumerate() {
-        if k > 0 && distinct[by_age[k - 1]].source_order(distinct[i]) != Ordering::Equal {
+    for (i, source) in sources.iter().enumerate() {
+        if i > 0 && sources[i - 1].order(source) != Ordering::Equal {
             rank = rank.saturating_add(1);
         }
-        source_rank[i] = rank;
+        rank_of.push((Arc::as_ptr(source), rank));
     }
-    let mut order: Vec<(std::cmp::Reverse<u128>, u32, u32, u32, usize)> = routes
+    rank_of.sort_unstable_by_key(|(address, _)| *address);
+    let source_rank = |source: &Arc<Source>| -> u32 {
+        let address = Arc::as_ptr(source);
+        rank_of
+            .binary_search_by_key(&address, |(a, _)| *a)
+            .ok()
+            .and_then(|i| rank_of.get(i))
+            .map_or(u32::MAX, |(_, r)| *r)
+    };
+    let mut order: Vec<(std::cmp::Reverse<u128>, u32, u32, u32, usize)> = keys
         .iter()
         .enumerate()
-        .map(|(i, r)| {
-            let p = &r.precedence;
-            let source = source_of
-                .get(i)
-                .and_then(|&s| source_rank.get(s))
-                .copied()
-                .unwrap_or(u32::MAX);
-            (std::cmp::Reverse(specificity(p)), source, p.rule, p.match_index, i)
+        .map(|(i, k)| {
+            (
+                std::cmp::Reverse(k.specificity),
+                source_rank(&k.source),
+                k.rule,
+                k.match_index,
+                i,
+            )
         })
         .collect();
     order.sort_unstable_by(|a, b| {
@@ -186,14 +272,84 @@ pub fn assign(routes: &mut [PendingRoute]) {
             .then(a.1.cmp(&b.1))
             .then(a.2.cmp(&b.2))
             .then(a.3.cmp(&b.3))
-            .then_with(|| routes[a.4].route.name.cmp(&routes[b.4].route.name))
+            .then_with(|| keys[a.4].route.name.cmp(&keys[b.4].route.name))
     });
-    let order: Vec<usize> = order.into_iter().map(|k| k.4).collect();
-    let count = u64::try_from(order.len()).unwrap_or(u64::MAX);
-    for (position, index) in order.into_iter().enumerate() {
-        let position = u64::try_from(position).unwrap_or(u64::MAX);
-        let rank = count.saturating_sub(position).clamp(1, MAX_PRIORITY);
-        routes[index].route.priority = rank;
+    order.into_iter().map(|k| k.4).collect()
+}
+
+/// Kong's priority for the route at `position` (0 = best) of `count`.
+pub fn priority_at(position: usize, count: usize) -> u64 {
+    let count = u64::try_from(count).unwrap_or(u64::MAX);
+    let position = u64::try_from(position).unwrap_or(u64::MAX);
+    count.saturating_sub(position).clamp(1, MAX_PRIORITY)
+}
+
+/// The priority of every route, in the order given: what Gateway API's precedence demands.
+#[cfg(test)]
+pub fn priorities(routes: &[PendingRoute]) -> Vec<u64> {
+    let keys: Vec<SortKey> = routes
+        .iter()
+        .map(|r| {
+            let p = &r.precedence;
+            let source = Arc::new(Source {
+                created: p.created,
+                route: p.route.clone(),
+            });
+            SortKey::new(p, source, Arc::new(r.route.clone()))
+        })
+        .collect();
+    let refs: Vec<&SortKey> = keys.iter().collect();
+    let mut priorities = vec![0; routes.len()];
+    for (position, index) in sorted(&refs).into_iter().enumerate() {
+        priorities[index] = priority_at(position, routes.len());
+    }
+    priorities
+}
+
+/// Kong routes (by the translator's ids) best first, kept from one translation to the next:
+/// a change places the routes it touched by binary search instead of sorting them all again.
+#[derive(Clone, Debug, Default)]
+pub struct Order {
+    ids: Vec<u32>,
+}
+
+impl Order {
+    /// Ids best first.
+    pub fn ids(&self) -> &[u32] {
+        &self.ids
+    }
+
+    /// Drops the ids `gone` says are gone (keys need not be available any more).
+    pub fn remove(&mut self, gone: impl Fn(u32) -> bool) {
+        self.ids.retain(|&id| !gone(id));
+    }
+
+    /// Adds `added`; `key` answers for every id already in the order and every added one.
+    pub fn insert<'k>(&mut self, mut added: Vec<u32>, key: impl Fn(u32) -> &'k SortKey) {
+        if added.is_empty() {
+            return;
+        }
+        // Many new routes (a first translation, a change of Gateway): one sort of everything
+        // is cheaper than placing each, and ranks the Kubernetes routes only once.
+        if added.len().saturating_mul(8) > self.ids.len() {
+            added.extend_from_slice(&self.ids);
+            let keys: Vec<&SortKey> = added.iter().map(|&id| key(id)).collect();
+            self.ids = sorted(&keys).into_iter().map(|i| added[i]).collect();
+            return;
+        }
+        added.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
+        let mut merged = Vec::with_capacity(self.ids.len() + added.len());
+        let mut from = 0;
+        for id in added {
+            let new = key(id);
+            let rest = self.ids.get(from..).unwrap_or_default();
+            let at = from + rest.partition_point(|&old| key(old).cmp(new) == Ordering::Less);
+            merged.extend_from_slice(self.ids.get(from..at).unwrap_or_default());
+            merged.push(id);
+            from = at;
+        }
+        merged.extend_from_slice(self.ids.get(from..).unwrap_or_default());
+        self.ids = merged;
     }
 }
 
@@ -238,10 +394,11 @@ mod tests {
     }
 
     /// Assigns priorities and returns the names best first.
-    fn ranked(mut routes: Vec<PendingRoute>) -> Vec<String> {
-        assign(&mut routes);
-        routes.sort_by_key(|r| std::cmp::Reverse(r.route.priority));
-        routes.into_iter().map(|r| r.route.name).collect()
+    fn ranked(routes: Vec<PendingRoute>) -> Vec<String> {
+        let priorities = priorities(&routes);
+        let mut routes: Vec<(u64, PendingRoute)> = priorities.into_iter().zip(routes).collect();
+        routes.sort_by_key(|(priority, _)| std::cmp::Reverse(*priority));
+        routes.into_iter().map(|(_, r)| r.route.name).collect()
     }
 
     #[test]
@@ -410,15 +567,14 @@ mod tests {
     #[test]
     fn every_route_gets_its_own_priority_even_with_identical_facts() {
         let routes = vec![route("b", facts("x/y")), route("a", facts("x/y"))];
-        let mut routes = routes;
-        assign(&mut routes);
-        assert_ne!(routes[0].route.priority, routes[1].route.priority);
+        let priorities = priorities(&routes);
+        assert_ne!(priorities[0], priorities[1]);
         assert_eq!(ranked(routes), ["a", "b"]);
     }
 
     #[test]
     fn ten_thousand_routes_with_extreme_lengths_stay_unique_and_within_kongs_limit() {
-        let mut routes: Vec<PendingRoute> = (0..10_000u32)
+        let routes: Vec<PendingRoute> = (0..10_000u32)
             .map(|i| {
                 let precedence = Precedence {
                     exact_host_len: if i % 3 == 0 { 253 } else { 0 },
@@ -439,8 +595,8 @@ mod tests {
                 route(&format!("r{i}"), precedence)
             })
             .collect();
-        assign(&mut routes);
-        let mut priorities: Vec<u64> = routes.iter().map(|r| r.route.priority).collect();
+        let assigned = priorities(&routes);
+        let mut priorities = assigned.clone();
         priorities.sort_unstable();
         priorities.dedup();
         assert_eq!(priorities.len(), 10_000);
@@ -448,7 +604,12 @@ mod tests {
         assert_eq!(priorities.last(), Some(&10_000));
         assert!(priorities.iter().all(|&p| p <= MAX_PRIORITY));
         // The best route is an exact 253-character host with an exact 1,024-character path.
-        let best = routes.iter().max_by_key(|r| r.route.priority).expect("routes");
+        let best = routes
+            .iter()
+            .zip(&assigned)
+            .max_by_key(|(_, p)| **p)
+            .map(|(r, _)| r)
+            .expect("routes");
         assert_eq!(best.precedence.exact_host_len, 253);
         assert_eq!(best.precedence.path, PathPrecedence::Exact(1024));
     }

@@ -143,7 +143,6 @@ fn kong_routes(inputs: Vec<Input<'_>>) -> Vec<PendingRoute> {
         assert!(outcome.partially_invalid.is_none(), "{:?}", outcome.partially_invalid);
         all.extend(outcome.routes);
     }
-    priority::assign(&mut all);
     all
 }
 
@@ -189,16 +188,23 @@ struct KongRouter {
 
 impl KongRouter {
     fn new(routes: &[PendingRoute]) -> Self {
-        Self::of(routes.iter().map(|pending| &pending.route))
+        let priorities = priority::priorities(routes);
+        Self::of(
+            routes
+                .iter()
+                .zip(priorities)
+                .map(|(pending, priority)| (priority, &pending.route)),
+        )
     }
 
-    /// Kong's router over Kong routes (every field lives in the HTTP schema, `tls.sni` too).
-    fn of<'r>(routes: impl Iterator<Item = &'r kong::Route>) -> Self {
+    /// Kong's router over Kong routes and their priorities (every field lives in the HTTP
+    /// schema, `tls.sni` too).
+    fn of<'r>(routes: impl Iterator<Item = (u64, &'r kong::Route)>) -> Self {
         let mut router = Router::new(validate::http_schema());
         let mut names = BTreeMap::new();
-        for (i, route) in routes.enumerate() {
+        for (i, (priority, route)) in routes.enumerate() {
             let uuid = format!("00000000-0000-0000-0000-{i:012x}");
-            let priority = usize::try_from(route.priority).expect("priority fits");
+            let priority = usize::try_from(priority).expect("priority fits");
             router
                 .add_matcher(priority, uuid.parse().expect("uuid"), &kong_expression(route))
                 .unwrap_or_else(|e| panic!("{}: {e}\n{}", route.name, route.expression));

@@ -157,7 +157,95 @@ fn view<K: ResourceExt>(
     }
 }
 
+impl RouteObject {
+    pub fn kind(&self) -> RouteKind {
+        match self {
+            Self::Http(_) => RouteKind::HttpRoute,
+            Self::Grpc(_) => RouteKind::GrpcRoute,
+            Self::Tls(_) => RouteKind::TlsRoute,
+            Self::Tcp(_) => RouteKind::TcpRoute,
+            Self::Udp(_) => RouteKind::UdpRoute,
+        }
+    }
+
+    fn meta(&self) -> &kube::api::ObjectMeta {
+        match self {
+            Self::Http(r) => &r.metadata,
+            Self::Grpc(r) => &r.metadata,
+            Self::Tls(r) => &r.metadata,
+            Self::Tcp(r) => &r.metadata,
+            Self::Udp(r) => &r.metadata,
+        }
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.meta().namespace.as_deref().unwrap_or_default()
+    }
+
+    /// The name, or the `generateName` of an object that has none yet (as [`ObjectKey::of`]).
+    pub fn name(&self) -> &str {
+        let meta = self.meta();
+        meta.name
+            .as_deref()
+            .or(meta.generate_name.as_deref())
+            .unwrap_or_default()
+    }
+
+    pub fn route_ref(&self) -> RouteRef {
+        RouteRef {
+            kind: self.kind(),
+            key: ObjectKey::new(self.namespace(), self.name()),
+        }
+    }
+
+    /// The address of the object, which identifies it while this handle holds it.
+    pub fn address(&self) -> usize {
+        match self {
+            Self::Http(r) => Arc::as_ptr(r) as usize,
+            Self::Grpc(r) => Arc::as_ptr(r) as usize,
+            Self::Tls(r) => Arc::as_ptr(r) as usize,
+            Self::Tcp(r) => Arc::as_ptr(r) as usize,
+            Self::Udp(r) => Arc::as_ptr(r) as usize,
+        }
+    }
+
+    /// Whether translation would read the same from both: the same object, or the same kind,
+    /// `namespace/name`, generation, creation time and spec. Status, labels, annotations and
+    /// `resourceVersion` are not read, so a status write does not count as a change.
+    pub fn translates_like(&self, other: &Self) -> bool {
+        if self.address() == other.address() && self.kind() == other.kind() {
+            return true;
+        }
+        let (a, b) = (self.meta(), other.meta());
+        let same_meta = a.name == b.name
+            && a.generate_name == b.generate_name
+            && a.namespace == b.namespace
+            && a.generation == b.generation
+            && a.creation_timestamp == b.creation_timestamp;
+        same_meta
+            && match (self, other) {
+                (Self::Http(a), Self::Http(b)) => a.spec == b.spec,
+                (Self::Grpc(a), Self::Grpc(b)) => a.spec == b.spec,
+                (Self::Tls(a), Self::Tls(b)) => a.spec == b.spec,
+                (Self::Tcp(a), Self::Tcp(b)) => a.spec == b.spec,
+                (Self::Udp(a), Self::Udp(b)) => a.spec == b.spec,
+                _ => false,
+            }
+    }
+}
+
 impl RouteView {
+    /// The view of any route object.
+    pub fn of(object: &RouteObject) -> Self {
+        match object {
+            RouteObject::Http(r) => Self::http(r),
+            RouteObject::Grpc(r) => Self::grpc(r),
+            RouteObject::Tls(r) => Self::tls(r),
+            RouteObject::Tcp(r) => Self::tcp(r),
+            RouteObject::Udp(r) => Self::udp(r),
+        }
+    }
+
     pub fn http(route: &Arc<HttpRoute>) -> Self {
         view(
             RouteKind::HttpRoute,
@@ -256,12 +344,17 @@ impl RouteView {
 
     /// The tag source of every Kong entity made from this route.
     pub fn tag_source(&self) -> super::tags::Source<'_> {
-        super::tags::Source {
-            group: GATEWAY_API_GROUP,
-            version: api_version(self.route.kind),
-            kind: self.route.kind.as_str(),
-            key: &self.route.key,
-        }
+        tag_source(&self.route)
+    }
+}
+
+/// The tag source of every Kong entity made from `route`.
+pub fn tag_source(route: &RouteRef) -> super::tags::Source<'_> {
+    super::tags::Source {
+        group: GATEWAY_API_GROUP,
+        version: api_version(route.kind),
+        kind: route.kind.as_str(),
+        key: &route.key,
     }
 }
 
@@ -276,19 +369,29 @@ pub struct RouteSet {
 }
 
 impl RouteSet {
-    /// Every route as a view, sorted by kind then `namespace/name` (input order never matters).
-    pub fn views(&self) -> Vec<RouteView> {
-        let mut views: Vec<RouteView> = self
-            .http
+    /// Every route object, in input order (kind by kind).
+    pub fn objects(&self) -> impl Iterator<Item = RouteObject> + '_ {
+        self.http
             .iter()
-            .map(RouteView::http)
-            .chain(self.grpc.iter().map(RouteView::grpc))
-            .chain(self.tls.iter().map(RouteView::tls))
-            .chain(self.tcp.iter().map(RouteView::tcp))
-            .chain(self.udp.iter().map(RouteView::udp))
-            .collect();
-        views.sort_by(|a, b| a.route.cmp(&b.route));
-        views
+            .map(|r| RouteObject::Http(r.clone()))
+            .chain(self.grpc.iter().map(|r| RouteObject::Grpc(r.clone())))
+            .chain(self.tls.iter().map(|r| RouteObject::Tls(r.clone())))
+            .chain(self.tcp.iter().map(|r| RouteObject::Tcp(r.clone())))
+            .chain(self.udp.iter().map(|r| RouteObject::Udp(r.clone())))
+    }
+
+    /// Every route as a view, sorted by kind then `namespace/name` (input order never matters).
+    /// The objects are sorted before their views are made, so no view is moved or compared.
+    pub fn views(&self) -> Vec<RouteView> {
+        let mut objects: Vec<RouteObject> = self.objects().collect();
+        // Stable: of two objects with one name, the later in the input stays later.
+        objects.sort_by(|a, b| {
+            a.kind()
+                .cmp(&b.kind())
+                .then_with(|| a.namespace().cmp(b.namespace()))
+                .then_with(|| a.name().cmp(b.name()))
+        });
+        objects.iter().map(RouteView::of).collect()
     }
 
     pub fn len(&self) -> usize {

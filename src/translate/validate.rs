@@ -8,7 +8,7 @@
 //! API accepts or reports (`PartiallyInvalid`), and serving a rule with some of its matches
 //! missing would route differently from what it says.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use atc_router::ast::Type;
@@ -17,6 +17,7 @@ use atc_router::semantics::Validate;
 
 use super::RuleOutcome;
 use super::kong;
+#[cfg(test)]
 use super::routes::RouteView;
 use crate::api::conditions::reasons;
 use crate::plan::Verdict;
@@ -94,9 +95,41 @@ pub fn check_expression(expression: &str, protocols: &[String]) -> Result<(), St
     ast.validate(schema_for(protocols)).map_err(|e| one_line(&e))
 }
 
-fn check(route: &kong::Route) -> Result<(), String> {
-    check_name(&route.name)?;
-    check_expression(&route.expression, &route.protocols)
+/// atc-router's answer for every expression checked so far, kept across translations: the
+/// parse (and the regular expressions it compiles) dominates translation, and most
+/// expressions come back unchanged, so each distinct expression is parsed once.
+#[derive(Debug, Default)]
+pub struct Checked {
+    http: HashMap<Box<str>, Result<(), String>>,
+    stream: HashMap<Box<str>, Result<(), String>>,
+}
+
+impl Checked {
+    fn expression(&mut self, expression: &str, protocols: &[String]) -> Result<(), String> {
+        let stream = std::ptr::eq(schema_for(protocols), stream_schema());
+        let answers = if stream { &mut self.stream } else { &mut self.http };
+        if let Some(answer) = answers.get(expression) {
+            return answer.clone();
+        }
+        let answer = check_expression(expression, protocols);
+        answers.insert(expression.into(), answer.clone());
+        answer
+    }
+
+    pub fn len(&self) -> usize {
+        self.http.len() + self.stream.len()
+    }
+
+    /// Forgets every expression `live` does not say is still in use.
+    pub fn retain(&mut self, live: impl Fn(&str) -> bool) {
+        self.http.retain(|expression, _| live(expression));
+        self.stream.retain(|expression, _| live(expression));
+    }
+
+    fn check(&mut self, route: &kong::Route) -> Result<(), String> {
+        check_name(&route.name)?;
+        self.expression(&route.expression, &route.protocols)
+    }
 }
 
 /// atc-router (and the regex crate inside it) answer on several lines; a condition message
@@ -115,15 +148,21 @@ fn one_line(message: &str) -> String {
     line
 }
 
+/// [`keep_valid_with`] with nothing checked before.
+#[cfg(test)]
+pub fn keep_valid(_view: &RouteView, outcome: RuleOutcome) -> RuleOutcome {
+    keep_valid_with(&mut Checked::default(), outcome)
+}
+
 /// Drops the Kong routes whose expression Kong would refuse, and says so on the route.
-pub fn keep_valid(_view: &RouteView, mut outcome: RuleOutcome) -> RuleOutcome {
+pub fn keep_valid_with(checked: &mut Checked, mut outcome: RuleOutcome) -> RuleOutcome {
     let mut refused: BTreeMap<u32, String> = BTreeMap::new();
     for pending in &outcome.routes {
         let rule = pending.precedence.rule;
         if refused.contains_key(&rule) {
             continue;
         }
-        if let Err(message) = check(&pending.route) {
+        if let Err(message) = checked.check(&pending.route) {
             refused.insert(rule, format!("Rule {rule}: Kong's router refuses it: {message}"));
         }
     }

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use super::*;
 use crate::kong::errors::RejectedEntity;
 use crate::kong::hash::EMPTY_CONFIG_HASH;
-use crate::translate::kong::{Route, Service, Upstream};
+use crate::translate::kong::{Route, RouteEntry, Service, Upstream};
 use crate::translate::tags::{self, Source};
 
 fn settings() -> PushSettings {
@@ -58,11 +58,14 @@ fn config(routes: &[&str]) -> Arc<KongConfig> {
             }),
             routes: routes
                 .iter()
-                .map(|r| Route {
-                    name: format!("shop.{r}.0.0"),
-                    expression: "http.path ^= \"/\"".into(),
-                    tags: route_tags(r),
-                    ..Route::default()
+                .map(|r| {
+                    let route = Route {
+                        name: format!("shop.{r}.0.0"),
+                        expression: "http.path ^= \"/\"".into(),
+                        tags: route_tags(r),
+                        ..Route::default()
+                    };
+                    RouteEntry::new(route, 1)
                 })
                 .collect(),
             ..Service::default()

@@ -11,11 +11,12 @@ use crate::translate::testing::Snapshot;
 fn translated(objects: &str) -> KongRouter {
     let translation = Snapshot::from_yaml(objects).translate();
     let config = &translation.config;
-    let routes: Vec<&kong::Route> = config
+    let routes: Vec<(u64, &kong::Route)> = config
         .services
         .iter()
         .flat_map(|s| s.routes.iter())
         .chain(config.routes.iter())
+        .map(|entry| (entry.priority, entry.route.as_ref()))
         .collect();
     KongRouter::of(routes.into_iter())
 }
