@@ -41,7 +41,7 @@ use crate::decide::Outcome;
 use crate::kong::PushState;
 use crate::pki::CertificateAuthority;
 use crate::translate::routes::{GrpcRoute, HttpRoute, TcpRoute, TlsRoute, UdpRoute};
-use crate::translate::{KongConfig, RouteView};
+use crate::translate::{KongConfig, RouteView, Translator};
 
 /// Operator settings from the command line.
 #[derive(Clone, Debug)]
@@ -78,9 +78,30 @@ pub struct Context {
     configs: Mutex<HashMap<String, ClassConfig>>,
     /// Consecutive failed reconciles per class, for exponential backoff.
     failures: Mutex<HashMap<String, usize>>,
+    /// Each class's translator, which keeps what it translated so the next reconcile redoes
+    /// only what changed.
+    translators: Mutex<HashMap<String, Translator>>,
 }
 
 impl Context {
+    /// Drops the translator of a class kongress no longer owns.
+    fn forget_translator(&self, class: &str) {
+        if let Ok(mut translators) = self.translators.lock() {
+            translators.remove(class);
+        }
+    }
+
+    /// Runs the decide step with the class's translator (a fresh one if the lock is poisoned:
+    /// the answer is the same, only slower).
+    fn decide(&self, class: &str, snapshot: &crate::decide::ClassSnapshot<'_>) -> Outcome {
+        match self.translators.lock() {
+            Ok(mut translators) => {
+                crate::decide::decide_with(snapshot, translators.entry(class.to_string()).or_default())
+            }
+            Err(_) => crate::decide::decide(snapshot),
+        }
+    }
+
     /// Keeps the class's latest config for the push loop.
     /// Keeps the class's latest config and hands it to the push loop.
     fn hold_config(&self, class: &GatewayClass, outcome: &Outcome) {
@@ -308,6 +329,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         ca,
         configs: Mutex::default(),
         failures: Mutex::default(),
+        translators: Mutex::default(),
     });
 
     let gateway_trigger = triggers::GatewayTrigger::new(gateways.clone());
