@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kongress::api::{ObjectKey, PortMode};
 use kongress::plan::{PlanInput, PlanSettings, plan_class};
-use kongress::translate::{RouteSet, TranslateInput, translate};
+use kongress::translate::{RouteSet, TranslateInput, Translator, translate};
 
 const NAMESPACES: usize = 20;
 
@@ -120,6 +120,28 @@ endpoints:
     (services, slices)
 }
 
+/// An input over the shared fixtures (its `routes` are replaced by the caller).
+fn input_with<'a>(
+    gateways: &'a [Arc<Gateway>],
+    plan: &'a kongress::plan::ClassPlan,
+    services: &'a BTreeMap<ObjectKey, Arc<Service>>,
+    endpoint_slices: &'a BTreeMap<ObjectKey, Vec<Arc<EndpointSlice>>>,
+    secrets: &'a BTreeMap<ObjectKey, Arc<Secret>>,
+    namespaces: &'a BTreeMap<String, BTreeMap<String, String>>,
+) -> TranslateInput<'a> {
+    static EMPTY: std::sync::OnceLock<RouteSet> = std::sync::OnceLock::new();
+    TranslateInput {
+        gateways,
+        plan,
+        routes: EMPTY.get_or_init(RouteSet::default),
+        services,
+        endpoint_slices,
+        secrets,
+        grants: &[],
+        namespaces,
+    }
+}
+
 fn bench_translate(c: &mut Criterion) {
     let gateways = gateways();
     let secrets: BTreeMap<ObjectKey, Arc<Secret>> = BTreeMap::new();
@@ -168,7 +190,32 @@ fn bench_translate(c: &mut Criterion) {
         group.bench_with_input(BenchmarkId::new("serialize_json", count), &translation, |b, t| {
             b.iter(|| black_box(serde_json::to_vec(&t.config).map(|v| v.len())))
         });
-        let _ = BatchSize::SmallInput;
+        // The controller keeps one Translator per class: a warm one with nothing changed, and
+        // one that sees a single route change (a new generation and resourceVersion).
+        let mut warm = Translator::new();
+        warm.translate(&input);
+        group.bench_with_input(BenchmarkId::new("warm_nothing_changed", count), &input, |b, input| {
+            b.iter(|| black_box(warm.translate(input)))
+        });
+        let mut changes = 0_i64;
+        group.bench_with_input(BenchmarkId::new("one_route_changed", count), &routes, |b, routes| {
+            b.iter_batched(
+                || {
+                    changes += 1;
+                    let mut changed = routes.clone();
+                    changed.http[count / 2] = route(count / 2, 1 + changes);
+                    changed
+                },
+                |changed| {
+                    let input = TranslateInput {
+                        routes: &changed,
+                        ..input_with(&gateways, &plan, &services, &endpoint_slices, &secrets, &namespaces)
+                    };
+                    black_box(warm.translate(&input).config.services.len())
+                },
+                BatchSize::LargeInput,
+            )
+        });
     }
     group.finish();
 }
