@@ -5,8 +5,9 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 CLUSTER=e2e-$$
+# Where cargo puts binaries (CARGO_TARGET_DIR when set).
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 STATE=$ROOT/e2e/.clusters/$CLUSTER
 
 cleanup() {
@@ -46,7 +47,7 @@ CONFIG
 if [[ ${1:-} == bench ]]; then
   cargo build --quiet --release --bin kongress --manifest-path "$ROOT/Cargo.toml"
   KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
-    KONGRESS_BIN=$TARGET_DIR/release/kongress \
+    KONGRESS_BIN=$TARGET/release/kongress \
     cargo test --release --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e --test push_bench -- --ignored --nocapture
   exit 0
 fi
@@ -56,5 +57,5 @@ cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
 # in e2e/kwok-stages/ gives Kong pods 127.244.x.y addresses).
 # One kongress per test, and they must not overlap: tests run one at a time.
 KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
-  KONGRESS_BIN=$TARGET_DIR/debug/kongress \
+  KONGRESS_BIN=$TARGET/debug/kongress \
   cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck --test chart} -- --test-threads=1
