@@ -6,13 +6,14 @@
 SHELL := /usr/bin/env bash
 NAME ?= default
 
-.PHONY: help run run-down test lint unit e2e bench bench-push crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
+.PHONY: help run run-down test lint unit e2e image bench bench-push crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
 
 help:
 	@echo "make run                     local cluster + kongress + the sample Gateway (config/samples/)"
 	@echo "make run-down                stop what make run started"
-	@echo "make test                    lint, unit tests and e2e tests (builds the cluster tools on first use)"
-	@echo "make lint | unit | e2e       the parts of make test"
+	@echo "make test                    lint, unit tests, e2e tests and the image (builds the cluster tools on first use)"
+	@echo "make lint | unit | e2e | image  the parts of make test"
+	@echo "make image                   static release build → OCI image layout with umoci, checked (target/image/)"
 	@echo "make bench                   criterion benchmarks of the core and of route translation (BENCHMARKS.md)"
 	@echo "make bench-push              push latency on the local cluster (route write → config on every stand-in)"
 	@echo "make crds                    regenerate crds/ from the Rust types"
@@ -49,7 +50,7 @@ run:
 run-down:
 	hack/run.sh down
 
-test: lint unit e2e
+test: lint unit e2e image
 
 lint:
 	cargo fmt --all -- --check
@@ -60,6 +61,9 @@ unit:
 
 e2e: tools
 	hack/e2e.sh
+
+image:
+	hack/image.sh
 
 bench:
 	cargo bench --bench core --bench translate
