@@ -412,7 +412,7 @@ async fn a_gateway_backend_client_certificate_reaches_its_https_services_once_it
         config["services"].as_array().into_iter().flatten().any(|service| {
             service["protocol"] == "https"
                 && !service["routes"].as_array().is_none_or(|r| r.is_empty())
-                && ids.contains(&&service["client_certificate"]["id"])
+                && ids.contains(&&service["client_certificate"])
         })
     };
     with_operator("routes-client-cert", |operator| async move {

@@ -434,7 +434,7 @@ mod tests {
         let body = serde_json::json!({
             "message": "declarative config is invalid: {services={[\"shop.cart.80\"]={...}}}",
             "fields": {"services": {"shop.cart.80": [
-                "invalid reference 'client_certificate: {\"id\":\"0b0c\"}' (no such entry in 'certificates')"
+                "invalid reference 'client_certificate: 0b0c' (no such entry in 'certificates')"
             ]}},
             "flattened_errors": {}
         });

@@ -76,7 +76,7 @@ pub fn without_sources(config: &KongConfig, broken: &BTreeSet<TaggedSource>) -> 
                 && !s
                     .client_certificate
                     .as_ref()
-                    .is_some_and(|c| dropped_certificates.contains(c.id.as_str()))
+                    .is_some_and(|c| dropped_certificates.contains(c.as_str()))
         })
         .map(|s| {
             let mut kept = s.clone();
@@ -104,7 +104,7 @@ pub fn without_sources(config: &KongConfig, broken: &BTreeSet<TaggedSource>) -> 
 mod tests {
     use super::*;
     use crate::api::ObjectKey;
-    use crate::translate::kong::{Certificate, EntityRef, Service, Sni, Target, Upstream};
+    use crate::translate::kong::{Certificate, Service, Sni, Target, Upstream};
     use crate::translate::tags::Source;
 
     fn tagged(kind: &str, name: &str) -> Vec<String> {
@@ -160,7 +160,7 @@ mod tests {
                     name: "mtls".into(),
                     host: "mtls.upstream".into(),
                     tags: tagged("HTTPRoute", "m"),
-                    client_certificate: Some(EntityRef { id: "cert-1".into() }),
+                    client_certificate: Some("cert-1".into()),
                     routes: vec![route("m.0", "m")],
                     ..Service::default()
                 },

@@ -562,7 +562,7 @@ impl BackendCache {
             service.write_timeout = Some(timeouts.write);
         }
         if let Some(id) = &variant.client_certificate {
-            service.client_certificate = Some(kong::EntityRef { id: id.to_string() });
+            service.client_certificate = Some(id.to_string());
         }
         Some(service)
     }

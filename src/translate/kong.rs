@@ -61,20 +61,16 @@ pub struct Service {
     pub read_timeout: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_timeout: Option<u64>,
-    /// A certificate (by id) Kong presents to the upstream (Gateway `spec.tls.backend`).
+    /// The id of the certificate Kong presents to the upstream (Gateway `spec.tls.backend`).
+    /// A plain string: Kong's declarative schema turns every foreign key into a string
+    /// field (`reference_foreign_by_name` in `declarative_config.lua`), so `{id: ...}` is refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_certificate: Option<EntityRef>,
+    pub client_certificate: Option<String>,
     pub tags: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<Plugin>,
-}
-
-/// A reference to another entity by id.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EntityRef {
-    pub id: String,
 }
 
 /// A Kong route of the expressions router, without its `priority` (see [`RouteEntry`]).
