@@ -4,6 +4,7 @@ mod error;
 mod execute;
 mod push;
 mod reconcile;
+mod shutdown;
 mod stores;
 mod triggers;
 
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use futures::{Stream, StreamExt};
@@ -39,6 +40,9 @@ use crate::api::labels::{COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::api::{Gateway, KongProxy, ReferenceGrant};
 use crate::decide::Outcome;
 use crate::kong::PushState;
+use crate::leader::{Election, ElectionSettings, Leadership};
+use crate::metrics::Metrics;
+use crate::metrics::health::Health;
 use crate::pki::CertificateAuthority;
 use crate::translate::routes::{GrpcRoute, HttpRoute, TcpRoute, TlsRoute, UdpRoute};
 use crate::translate::{KongConfig, RouteView, Translator};
@@ -54,6 +58,10 @@ pub struct Settings {
     pub instance: Option<String>,
     /// Timeouts and concurrency of the config push to Kong pods.
     pub push: PushOptions,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub metrics_address: std::net::SocketAddr,
+    /// Leader election; `None` runs a single replica that always leads.
+    pub election: Option<ElectionSettings>,
 }
 
 /// The Kong config decided for one class, held for the push to its Kong pods.
@@ -74,6 +82,9 @@ pub struct Context {
     pub ca: Arc<CertificateAuthority>,
     /// Pushes each class's decided config to its Kong pods.
     pub push: PushHub,
+    /// Whether this process may write and push now.
+    pub leadership: Leadership,
+    pub metrics: Arc<Metrics>,
     /// The latest Kong config of every class.
     configs: Mutex<HashMap<String, ClassConfig>>,
     /// Consecutive failed reconciles per class, for exponential backoff.
@@ -95,20 +106,25 @@ impl Context {
     /// so classes never wait for each other; a poisoned lock means a fresh translation (the
     /// answer is the same, only slower).
     fn decide(&self, class: &str, snapshot: &crate::decide::ClassSnapshot<'_>) -> Outcome {
-        let translator = match self.translators.lock() {
-            Ok(mut translators) => translators.entry(class.to_string()).or_default().clone(),
-            Err(_) => return crate::decide::decide(snapshot),
-        };
-        match translator.try_lock() {
-            Ok(mut translator) => crate::decide::decide_with(snapshot, &mut translator),
+        let started = Instant::now();
+        let translator = self
+            .translators
+            .lock()
+            .ok()
+            .map(|mut translators| translators.entry(class.to_string()).or_default().clone());
+        let outcome = match translator.as_ref().map(|t| t.try_lock()) {
+            Some(Ok(mut translator)) => crate::decide::decide_with(snapshot, &mut translator),
             // Never block a runtime thread on another reconcile of the class.
-            Err(_) => crate::decide::decide(snapshot),
-        }
+            _ => crate::decide::decide(snapshot),
+        };
+        self.metrics.decided(class, started.elapsed());
+        outcome
     }
 
     /// Keeps the class's latest config and hands it to the push loop.
     fn hold_config(&self, class: &GatewayClass, outcome: &Outcome) {
         let config = Arc::new(outcome.translation.config.clone());
+        self.metrics.config_decided(&class.name_any(), &config);
         self.push.desire(&class.name_any(), &outcome.names, config.clone());
         if let Ok(mut configs) = self.configs.lock() {
             configs.insert(
@@ -210,6 +226,75 @@ async fn installed_route_crds(client: &Client) -> Result<[bool; 5], ReconcileErr
 
 /// Runs the controllers until a shutdown signal arrives.
 pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileError> {
+    let shutdown = shutdown::on_signals();
+    let leadership = match settings.election {
+        Some(_) => Leadership::standby(),
+        None => Leadership::always(),
+    };
+    let metrics = Arc::new(Metrics::new());
+    let lease_duration = settings
+        .election
+        .as_ref()
+        .map_or(crate::leader::Timing::default().lease_duration, |e| {
+            e.timing.lease_duration
+        });
+    let health = Arc::new(Health::new(leadership.clone(), lease_duration));
+    let listener = crate::metrics::server::bind(settings.metrics_address)
+        .await
+        .map_err(|source| ReconcileError::Listen {
+            address: settings.metrics_address,
+            source,
+        })?;
+    info!(
+        address = %listener.local_addr().unwrap_or(settings.metrics_address),
+        "serving /metrics, /healthz and /readyz"
+    );
+    let endpoints = crate::metrics::server::Endpoints {
+        metrics: metrics.clone(),
+        health: health.clone(),
+    };
+    tokio::spawn(crate::metrics::server::serve(listener, Arc::new(endpoints)));
+    // Every write goes through the gate (refused unless this process leads), except the
+    // election's own Lease requests and the CA Secret, created once by whichever replica
+    // starts first (the API server lets exactly one create succeed).
+    let (gated, writes) = crate::leader::gated_client(client.clone(), leadership.clone());
+    let election = settings.election.as_ref().map(|election| {
+        let election = Election::new(client.clone(), election, leadership.clone(), writes);
+        tokio::spawn(election.run(shutdown.clone()))
+    });
+    let started = tokio::select! {
+        started = start(&client, &settings.namespace) => Some(started?),
+        () = shutdown.clone() => None,
+    };
+    let Some((ca, installed)) = started else {
+        if let Some(election) = election {
+            let _ = election.await;
+        }
+        return Ok(());
+    };
+    let client = gated;
+    let ops = Ops {
+        leadership,
+        metrics,
+        health,
+        shutdown,
+        election,
+    };
+    run_controller(client, settings, ca, installed, ops).await
+}
+
+/// What the operations side hands the controller: leadership, metrics, health, shutdown.
+struct Ops {
+    leadership: Leadership,
+    metrics: Arc<Metrics>,
+    health: Arc<Health>,
+    shutdown: shutdown::Shutdown,
+    election: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Loads the operator CA and finds the installed route CRDs, retrying while the API server
+/// starts with us.
+async fn start(client: &Client, namespace: &str) -> Result<(CertificateAuthority, [bool; 5]), ReconcileError> {
     // The API server may still be starting with us (or the namespace being created):
     // retry for a while before giving up and letting the pod restart.
     let backoff = ExponentialBuilder::default()
@@ -218,15 +303,32 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         .with_total_delay(Some(Duration::from_secs(120)))
         .without_max_times()
         .with_jitter();
-    let ca = (|| admin_tls::load_or_create_ca(&client, &settings.namespace))
+    let ca = (|| admin_tls::load_or_create_ca(client, namespace))
         .retry(backoff)
         .notify(|error, delay| warn!(%error, ?delay, "could not load the operator CA; retrying"))
         .await?;
-    info!(namespace = %settings.namespace, "operator CA ready");
-    let installed = (|| installed_route_crds(&client))
+    info!(%namespace, "operator CA ready");
+    let installed = (|| installed_route_crds(client))
         .retry(backoff)
         .notify(|error, delay| warn!(%error, ?delay, "could not read the route CRDs; retrying"))
         .await?;
+    Ok((ca, installed))
+}
+
+async fn run_controller(
+    client: Client,
+    settings: Settings,
+    ca: CertificateAuthority,
+    installed: [bool; 5],
+    ops: Ops,
+) -> Result<(), ReconcileError> {
+    let Ops {
+        leadership,
+        metrics,
+        health,
+        shutdown,
+        election,
+    } = ops;
 
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     // Kong pods of every class, ready or not, for the config push.
@@ -279,6 +381,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
                 let (store, events) = cached(Api::<$kind>::all(client.clone()), all());
                 let index = route_index.clone();
                 let lookup = store.clone();
+                let (metrics, health, leadership) = (metrics.clone(), health.clone(), leadership.clone());
                 route_triggers.push(
                     events
                         .filter_map(move |event| {
@@ -289,7 +392,12 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
                                 let cached = lookup
                                     .get(&ObjectRef::new(&key.name).within(&key.namespace))
                                     .is_some();
-                                futures::stream::iter(index.classes_for_route(&view, cached))
+                                let classes = index.classes_for_route(&view, cached);
+                                // Timed only once the first lists are in, and while leading.
+                                let measure = health.caches_synced() && leadership.is_leader();
+                                let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+                                metrics.route_event(&view.route, view.generation, !cached, &names, measure);
+                                futures::stream::iter(classes)
                             });
                             std::future::ready(classes)
                         })
@@ -326,7 +434,16 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
     };
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
-        push: PushHub::new(ca.clone(), kong_pods, push_trigger, settings.push),
+        push: PushHub::new(
+            ca.clone(),
+            kong_pods.clone(),
+            push_trigger,
+            settings.push,
+            leadership.clone(),
+            metrics.clone(),
+        ),
+        leadership: leadership.clone(),
+        metrics: metrics.clone(),
         client,
         settings: settings.clone(),
         stores,
@@ -336,6 +453,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         translators: Mutex::default(),
     });
 
+    ops_tasks(&context, &health, kong_pods);
     let gateway_trigger = triggers::GatewayTrigger::new(gateways.clone());
     let secret_trigger = gateway_trigger.clone();
     let gateways_for_grants = gateways.clone();
@@ -383,7 +501,9 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         })
         // Not `owns_stream`: it would look the cluster-scoped owner up in the child's namespace.
         .watches_stream(deployment_events, |deployment| triggers::class_of_managed(&deployment))
-        .shutdown_on_signal()
+        // Becoming leader reconciles every class at once (a standby left them alone).
+        .reconcile_all_on(became_leader(&leadership))
+        .graceful_shutdown_on(shutdown)
         .run(reconcile::reconcile, error_policy, context)
         .for_each(move |result| {
             let context = results_context.clone();
@@ -398,5 +518,79 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
             }
         })
         .await;
+    // The election released the Lease (or let it be) once the signal came; wait for it.
+    if let Some(election) = election {
+        let _ = election.await;
+    }
     Ok(())
+}
+
+/// A stream that yields each time this process becomes the leader.
+fn became_leader(leadership: &Leadership) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(leadership.watch(), |mut changes| async move {
+        loop {
+            changes.changed().await.ok()?;
+            if *changes.borrow_and_update() {
+                return Some(((), changes));
+            }
+        }
+    })
+}
+
+/// The background tasks of the operations side: the readiness of the caches, the
+/// scrape-time gauges, and stopping every push when leadership is lost.
+fn ops_tasks(context: &Arc<Context>, health: &Arc<Health>, kong_pods: Store<Pod>) {
+    let stores = context.stores.clone();
+    let synced = health.clone();
+    tokio::spawn(async move {
+        loop {
+            if stores.wait_until_ready().await.is_ok() {
+                synced.set_caches_synced();
+                info!("watch caches synced");
+                return;
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
+
+    let stores = context.stores.clone();
+    let leadership = context.leadership.clone();
+    context.metrics.set_live_source(move || {
+        let routes = &stores.routes;
+        let optional = |len: Option<usize>| len.unwrap_or(0);
+        crate::metrics::LiveState {
+            leader: leadership.is_leader(),
+            caches: vec![
+                ("GatewayClass", stores.classes.len()),
+                ("Gateway", stores.gateways.len()),
+                ("HTTPRoute", optional(routes.http.as_ref().map(Store::len))),
+                ("GRPCRoute", optional(routes.grpc.as_ref().map(Store::len))),
+                ("TLSRoute", optional(routes.tls.as_ref().map(Store::len))),
+                ("TCPRoute", optional(routes.tcp.as_ref().map(Store::len))),
+                ("UDPRoute", optional(routes.udp.as_ref().map(Store::len))),
+                ("ReferenceGrant", stores.grants.len()),
+                ("KongProxy", stores.proxies.len()),
+                ("Secret", stores.secrets.len()),
+                ("Service", stores.services.len()),
+                ("EndpointSlice", stores.endpoint_slices.len()),
+                ("Namespace", stores.namespaces.len()),
+                ("Deployment", stores.deployments.len()),
+                ("Pod", kong_pods.len()),
+                ("CustomResourceDefinition", stores.crds.len()),
+            ],
+            // The Deployment cache holds only the Kong Deployments kongress manages.
+            data_planes: stores.deployments.len(),
+        }
+    });
+
+    let context = context.clone();
+    tokio::spawn(async move {
+        let mut changes = context.leadership.watch();
+        while changes.changed().await.is_ok() {
+            if !*changes.borrow_and_update() {
+                // Writes are refused by the gate already; no Kong pod gets a config either.
+                context.push.stop_all();
+            }
+        }
+    });
 }

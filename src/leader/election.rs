@@ -159,15 +159,20 @@ impl Election {
         })
     }
 
+    /// Changes leadership. The log lines bracket the time this process may write: "became"
+    /// is logged before the first write can leave, "no longer" after the last one could.
     fn set_leader(&self, lead: bool) {
-        if lead != self.leadership.is_leader() {
-            if lead {
+        match (self.leadership.is_leader(), lead) {
+            (false, true) => {
                 info!(identity = %self.identity, "became the leader: writing and pushing");
-            } else {
+                self.leadership.set_leader(true);
+            }
+            (true, false) => {
+                self.leadership.set_leader(false);
                 warn!(identity = %self.identity, "no longer the leader: stopped writing and pushing");
             }
+            _ => {}
         }
-        self.leadership.set_leader(lead);
     }
 
     /// A leader's request ends before its renew deadline; anyone else's within the deadline.

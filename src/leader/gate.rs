@@ -20,6 +20,10 @@ use tokio::sync::Notify;
 
 use super::Leadership;
 
+/// Every write that leaves the gate, and every one it refuses, is logged (at debug) under
+/// this target with its method and path: the record of which process wrote when.
+pub const GATE_LOG_TARGET: &str = "kongress::gate";
+
 /// The error of a write attempted by a process that does not lead.
 #[derive(Debug, thiserror::Error)]
 #[error("not the leader: kongress writes only while it holds the leader election Lease")]
@@ -93,9 +97,13 @@ impl tower_service::Service<Request<Body>> for Gate {
 
     fn call(&mut self, request: Request<Body>) -> Self::Future {
         let guard = if is_write(request.method()) {
+            let method = request.method().as_str();
+            let path = request.uri().path();
             if !self.leadership.is_leader() {
+                tracing::debug!(target: GATE_LOG_TARGET, method, path, "write refused: not the leader");
                 return Box::pin(std::future::ready(Err(Box::new(NotLeader) as BoxError)));
             }
+            tracing::debug!(target: GATE_LOG_TARGET, method, path, "write sent");
             Some(self.writes.enter())
         } else {
             None

@@ -121,7 +121,9 @@ mod tests {
     fn held_by(holder: &str) -> Lease {
         let mut lease = created("kongress", "kongress-system", holder, Duration::from_secs(15), now());
         lease.metadata.resource_version = Some("42".into());
-        lease.spec.as_mut().map(|s| s.lease_transitions = Some(3));
+        if let Some(spec) = lease.spec.as_mut() {
+            spec.lease_transitions = Some(3);
+        }
         lease
     }
 

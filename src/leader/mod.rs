@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 pub use decision::Timing;
 pub use election::{Election, ElectionSettings};
-pub use gate::{NotLeader, WritesInFlight, gated_client, is_not_leader};
+pub use gate::{GATE_LOG_TARGET, NotLeader, WritesInFlight, gated_client, is_not_leader};
 
 /// Name of the Lease in the operator's namespace.
 pub const LEASE_NAME: &str = "kongress";

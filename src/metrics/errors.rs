@@ -60,7 +60,7 @@ pub fn categorize(error: &ReconcileError) -> ErrorCategory {
         ReconcileError::Write { source, .. } => categorize_kube(source),
         ReconcileError::Pki(_) => ErrorCategory::Certificate,
         ReconcileError::CachesNotReady => ErrorCategory::CachesNotReady,
-        ReconcileError::Encode { .. } => ErrorCategory::Other,
+        ReconcileError::Encode { .. } | ReconcileError::Listen { .. } => ErrorCategory::Other,
     }
 }
 

@@ -290,10 +290,10 @@ impl Metrics {
         let controller = ControllerLabels {
             controller: GATEWAYCLASS_CONTROLLER.into(),
         };
-        reconciles.get_or_create(&controller);
-        reconcile_duration.get_or_create(&controller);
+        let _ = reconciles.get_or_create(&controller);
+        let _ = reconcile_duration.get_or_create(&controller);
         for category in errors::ErrorCategory::ALL {
-            reconcile_errors.get_or_create(&ErrorLabels {
+            let _ = reconcile_errors.get_or_create(&ErrorLabels {
                 controller: GATEWAYCLASS_CONTROLLER.into(),
                 category: category.as_str().into(),
             });
