@@ -6,6 +6,8 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CLUSTER=e2e-$$
+# Where cargo puts binaries (CARGO_TARGET_DIR when set).
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 STATE=$ROOT/e2e/.clusters/$CLUSTER
 
 cleanup() {
@@ -31,7 +33,8 @@ HELM=$ROOT/e2e/.bin/helm
 # kongress runs as the chart's ServiceAccount, so the e2e suite also proves its RBAC.
 $KUBECTL create namespace kongress-system --dry-run=client -o yaml | $KUBECTL apply -f - >/dev/null
 "$HELM" template kongress "$ROOT/charts/kongress" --namespace kongress-system \
-  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml | $KUBECTL apply -f - >/dev/null
+  --show-only templates/serviceaccount.yaml --show-only templates/rbac.yaml \
+  --show-only templates/leader-election-rbac.yaml | $KUBECTL apply -f - >/dev/null
 token=$($KUBECTL -n kongress-system create token kongress --duration=3h)
 server=$($KUBECTL config view --raw --minify -o jsonpath='{.clusters[0].cluster.server}')
 ca=$($KUBECTL config view --raw --minify -o jsonpath='{.clusters[0].cluster.certificate-authority-data}')
@@ -47,7 +50,7 @@ CONFIG
 if [[ ${1:-} == bench ]]; then
   cargo build --quiet --release --bin kongress --manifest-path "$ROOT/Cargo.toml"
   KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
-    KONGRESS_BIN=$ROOT/target/release/kongress \
+    KONGRESS_BIN=$TARGET/release/kongress \
     cargo test --release --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e --test push_bench -- --ignored --nocapture
   exit 0
 fi
@@ -57,5 +60,5 @@ cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
 # in e2e/kwok-stages/ gives Kong pods 127.244.x.y addresses).
 # One kongress per test, and they must not overlap: tests run one at a time.
 KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
-  KONGRESS_BIN=$ROOT/target/debug/kongress \
-  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck} -- --test-threads=1
+  KONGRESS_BIN=$TARGET/debug/kongress \
+  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck --test metrics --test failover} -- --test-threads=1
