@@ -365,3 +365,91 @@ async fn a_cross_namespace_backend_needs_a_reference_grant_and_revoking_it_remov
     })
     .await
 }
+
+#[tokio::test]
+async fn a_gateway_backend_client_certificate_reaches_its_https_services_once_its_secret_exists() -> Result<()> {
+    let s = Scenario::new("routes-client-cert").await?;
+    let fleet = s.fleet.clone();
+    let ns = s.namespace.clone();
+    apply(
+        &s.client,
+        &ns,
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gateway",
+            "metadata": {"name": "mtls", "namespace": ns},
+            "spec": {"gatewayClassName": s.class,
+                     "tls": {"backend": {"clientCertificateRef": {"name": "client"}}},
+                     "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}]}
+        }),
+    )
+    .await?;
+    backend(
+        &s.client,
+        &ns,
+        "secure-api",
+        1,
+        json!([{"name": "https", "port": 443, "targetPort": 8443, "appProtocol": "https"}]),
+    )
+    .await?;
+    apply(
+        &s.client,
+        &ns,
+        json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "HTTPRoute",
+            "metadata": {"name": "payments", "namespace": ns},
+            "spec": {"parentRefs": [{"name": "mtls"}],
+                     "rules": [{"backendRefs": [{"name": "secure-api", "port": 443}]}]}
+        }),
+    )
+    .await?;
+    let presents_certificate = |config: &Value| {
+        let ids: Vec<&Value> = config["certificates"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| &c["id"])
+            .collect();
+        config["services"].as_array().into_iter().flatten().any(|service| {
+            service["protocol"] == "https"
+                && !service["routes"].as_array().is_none_or(|r| r.is_empty())
+                && ids.contains(&&service["client_certificate"]["id"])
+        })
+    };
+    with_operator("routes-client-cert", |operator| async move {
+        // Without the Secret: the Gateway is served and says why there is no certificate.
+        s.wait_for_gateway_condition("mtls", "ResolvedRefs", "False", Some("InvalidClientCertificateRef"))
+            .await?;
+        s.wait_for_gateway_condition("mtls", "Accepted", "True", Some("Accepted"))
+            .await?;
+        wait_route(
+            &s.client,
+            &ns,
+            "v1",
+            "HTTPRoute",
+            "payments",
+            &["Accepted=True/Accepted"],
+        )
+        .await?;
+        let config = wait_config(&fleet, "config with the route", |c| {
+            !kong_routes_of(c, "HTTPRoute").is_empty()
+        })
+        .await?;
+        assert!(
+            !presents_certificate(&config),
+            "no certificate before the Secret exists: {config}"
+        );
+
+        // The Secret appears: its watch event alone brings the certificate to Kong.
+        s.create_tls_secret("client").await?;
+        s.wait_for_gateway_condition("mtls", "ResolvedRefs", "True", Some("ResolvedRefs"))
+            .await?;
+        wait_config(
+            &fleet,
+            "the https service presenting the client certificate",
+            presents_certificate,
+        )
+        .await?;
+        Ok(operator)
+    })
+    .await
+}

@@ -33,6 +33,10 @@ pub mod reasons {
     pub const ADDRESS_NOT_ASSIGNED: &str = "AddressNotAssigned";
     pub const ADDRESS_NOT_USABLE: &str = "AddressNotUsable";
     pub const UNSUPPORTED_ADDRESS: &str = "UnsupportedAddress";
+    /// Gateway `ResolvedRefs=False`: `spec.tls.backend.clientCertificateRef` cannot be used.
+    pub const INVALID_CLIENT_CERTIFICATE_REF: &str = "InvalidClientCertificateRef";
+    /// Gateway `ResolvedRefs=False`: some listener's references do not resolve.
+    pub const LISTENERS_NOT_RESOLVED: &str = "ListenersNotResolved";
     /// `kongress.dev/ListenersIsolated=True`.
     pub const ISOLATED: &str = "Isolated";
     /// `kongress.dev/ListenersIsolated=False`.

@@ -38,17 +38,29 @@ pub struct GatewayTrigger {
     gateways: Store<Gateway>,
 }
 
-/// The certificate Secrets a Gateway's listeners name.
+/// The certificate Secrets a Gateway names: its listeners' and its backend client
+/// certificate.
 fn certificate_secrets(gateway: &Gateway) -> BTreeSet<ObjectKey> {
     let namespace = gateway.namespace().unwrap_or_default();
+    let is_secret = |group: &Option<String>, kind: &Option<String>| {
+        group.as_deref().unwrap_or("").is_empty() && kind.as_deref().unwrap_or("Secret") == "Secret"
+    };
+    let client = gateway
+        .spec
+        .tls
+        .as_ref()
+        .and_then(|t| t.backend.as_ref()?.client_certificate_ref.as_ref())
+        .filter(|r| is_secret(&r.group, &r.kind))
+        .map(|r| ObjectKey::new(r.namespace.as_deref().unwrap_or(&namespace), &r.name));
     gateway
         .spec
         .listeners
         .iter()
         .filter_map(|l| l.tls.as_ref()?.certificate_refs.as_ref())
         .flatten()
-        .filter(|r| r.group.as_deref().unwrap_or("").is_empty() && r.kind.as_deref().unwrap_or("Secret") == "Secret")
+        .filter(|r| is_secret(&r.group, &r.kind))
         .map(|r| ObjectKey::new(r.namespace.as_deref().unwrap_or(&namespace), &r.name))
+        .chain(client)
         .collect()
 }
 
@@ -341,6 +353,21 @@ mod tests {
 
     fn names(classes: Vec<ObjectRef<GatewayClass>>) -> Vec<String> {
         classes.into_iter().map(|c| c.name).collect()
+    }
+
+    #[test]
+    fn a_backend_client_certificate_secret_wakes_the_class_of_its_gateway() {
+        let (store, mut writer) = kube::runtime::reflector::store();
+        let trigger = GatewayTrigger::new(store);
+        let gateway: Gateway = serde_yaml_ng::from_str(
+            "metadata: {name: web, namespace: default}\nspec:\n  gatewayClassName: blue\n  tls: {backend: {clientCertificateRef: {name: client, namespace: certs}}}\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n",
+        )
+        .expect("gateway yaml");
+        writer.apply_watcher_event(&watcher::Event::Apply(gateway.clone()));
+        assert_eq!(names(trigger.classes_for(&gateway)), ["blue"]);
+        let client: Secret =
+            serde_yaml_ng::from_str("metadata: {name: client, namespace: certs}").expect("secret yaml");
+        assert_eq!(names(trigger.classes_for_secret(&client)), ["blue"]);
     }
 
     #[test]

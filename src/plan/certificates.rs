@@ -25,13 +25,9 @@ pub(super) fn referenced_secrets(
     refs: &[GatewayListenersTlsCertificateRefs],
 ) -> BTreeSet<ObjectKey> {
     refs.iter()
-        .filter(|r| is_core_secret(r))
+        .filter(|r| SecretRef::of_listener(r).is_core_secret())
         .map(|r| ObjectKey::new(r.namespace.as_deref().unwrap_or(gateway_namespace), &r.name))
         .collect()
-}
-
-fn is_core_secret(reference: &GatewayListenersTlsCertificateRefs) -> bool {
-    reference.group.as_deref().unwrap_or("").is_empty() && reference.kind.as_deref().unwrap_or("Secret") == "Secret"
 }
 
 pub(super) fn resolve(
@@ -62,18 +58,60 @@ pub(super) fn resolve(
     }
 }
 
+/// A reference to a certificate Secret, whichever field of the Gateway holds it.
+pub(super) struct SecretRef<'r> {
+    pub group: &'r str,
+    pub kind: &'r str,
+    pub namespace: Option<&'r str>,
+    pub name: &'r str,
+}
+
+impl<'r> SecretRef<'r> {
+    fn of_listener(reference: &'r GatewayListenersTlsCertificateRefs) -> Self {
+        Self {
+            group: reference.group.as_deref().unwrap_or(""),
+            kind: reference.kind.as_deref().unwrap_or("Secret"),
+            namespace: reference.namespace.as_deref(),
+            name: &reference.name,
+        }
+    }
+
+    fn is_core_secret(&self) -> bool {
+        self.group.is_empty() && self.kind == "Secret"
+    }
+}
+
 fn check_one(
     gateway_namespace: &str,
     reference: &GatewayListenersTlsCertificateRefs,
     secrets: &dyn SecretLookup,
     grants: &[Arc<ReferenceGrant>],
 ) -> Result<(), Verdict> {
-    let group = reference.group.as_deref().unwrap_or("");
-    let kind = reference.kind.as_deref().unwrap_or("Secret");
-    let namespace = reference.namespace.as_deref().unwrap_or(gateway_namespace);
-    let key = ObjectKey::new(namespace, &reference.name);
+    check_secret_ref(
+        gateway_namespace,
+        &SecretRef::of_listener(reference),
+        reasons::INVALID_CERTIFICATE_REF,
+        secrets,
+        grants,
+    )
+    .map(|_| ())
+}
+
+/// Checks one certificate reference of a Gateway: permitted first (RefNotPermitted), then a
+/// core Secret that exists and holds a valid TLS pair (`invalid_reason` otherwise). Returns
+/// the Secret's key when it can be used.
+pub(super) fn check_secret_ref(
+    gateway_namespace: &str,
+    reference: &SecretRef<'_>,
+    invalid_reason: &'static str,
+    secrets: &dyn SecretLookup,
+    grants: &[Arc<ReferenceGrant>],
+) -> Result<ObjectKey, Verdict> {
+    let SecretRef { group, kind, name, .. } = *reference;
+    let namespace = reference.namespace.unwrap_or(gateway_namespace);
+    let key = ObjectKey::new(namespace, name);
     // The grant comes first, checked for the reference's own group and kind: the spec
-    // allows InvalidCertificateRef only for references that are permitted.
+    // allows the invalid-reference reasons only for references that are permitted.
     let permitted = reference_permitted(
         &CrossNamespaceRef {
             from_group: GATEWAY_API_GROUP,
@@ -82,12 +120,12 @@ fn check_one(
             to_group: group,
             to_kind: kind,
             to_namespace: namespace,
-            to_name: &reference.name,
+            to_name: name,
         },
         grants,
     );
     if !permitted {
-        let what = if is_core_secret(reference) {
+        let what = if reference.is_core_secret() {
             format!("Secret {key}")
         } else {
             format!("{}/{kind} {key}", display_group(group))
@@ -99,9 +137,9 @@ fn check_one(
             ),
         ));
     }
-    if !is_core_secret(reference) {
+    if !reference.is_core_secret() {
         return Err(Verdict::fail(
-            reasons::INVALID_CERTIFICATE_REF,
+            invalid_reason,
             format!(
                 "Certificate reference to {}/{kind} {key} is not supported; use a core Secret",
                 display_group(group)
@@ -109,12 +147,11 @@ fn check_one(
         ));
     }
     let Some(secret) = secrets.secret(&key) else {
-        return Err(Verdict::fail(
-            reasons::INVALID_CERTIFICATE_REF,
-            format!("Secret {key} does not exist"),
-        ));
+        return Err(Verdict::fail(invalid_reason, format!("Secret {key} does not exist")));
     };
-    validate_tls_secret(&secret).map_err(|message| Verdict::fail(reasons::INVALID_CERTIFICATE_REF, message))
+    validate_tls_secret(&secret)
+        .map(|()| key)
+        .map_err(|message| Verdict::fail(invalid_reason, message))
 }
 
 /// The core group is the empty string; messages say so.

@@ -3,6 +3,7 @@
 
 mod addresses;
 mod certificates;
+mod client_certificate;
 mod compat;
 mod conflicts;
 pub mod grants;
@@ -18,6 +19,7 @@ use k8s_openapi::api::core::v1::Secret;
 
 use crate::api::{Gateway, ObjectKey, PortMode, ReferenceGrant};
 pub use addresses::{AddressRequest, AddressVerdict};
+pub use client_certificate::BackendClientCertificate;
 pub use listen::{ListenEntry, ListenPlan, ListenerKey};
 use listener::Candidate;
 pub use protocol::{ListenerProtocol, RouteKind, Transport};
@@ -117,6 +119,8 @@ pub struct GatewayPlan {
     /// Problems with the Gateway itself (for example an unsupported `infrastructure.parametersRef`).
     pub invalid_parameters: Option<String>,
     pub addresses: AddressVerdict,
+    /// `spec.tls.backend.clientCertificateRef`, resolved; `None` when the Gateway sets none.
+    pub backend_client_certificate: Option<BackendClientCertificate>,
 }
 
 impl GatewayPlan {
@@ -191,6 +195,7 @@ pub fn plan_class(input: &PlanInput<'_>) -> ClassPlan {
             listeners,
             invalid_parameters: gateway_parameters_problem(gateway),
             addresses: addresses::check(gateway),
+            backend_client_certificate: client_certificate::resolve(gateway, input.secrets, input.grants),
         });
         candidates_by_gateway.push(candidates);
     }

@@ -126,6 +126,22 @@ struct ExpectGateway {
     /// (its status is then False/SharedListeners).
     #[serde(default)]
     shared_listeners_message: Option<String>,
+    /// `spec.tls.backend.clientCertificateRef`: `none` (not set: the default), `usable
+    /// namespace/name`, or the reason it cannot be used.
+    #[serde(default = "no_client_certificate")]
+    backend_client_certificate: String,
+}
+
+fn no_client_certificate() -> String {
+    "none".into()
+}
+
+fn client_certificate_outcome(plan: &GatewayPlan) -> String {
+    match &plan.backend_client_certificate {
+        None => "none".into(),
+        Some(BackendClientCertificate::Usable(key)) => format!("usable {key}"),
+        Some(BackendClientCertificate::Invalid(problem)) => problem.reason.to_string(),
+    }
 }
 
 fn default_namespace() -> String {
@@ -343,6 +359,12 @@ fn run(case: &Case) -> Vec<String> {
                 ));
             }
         }
+        check(
+            &mut errors,
+            format!("{gateway_name} backend_client_certificate"),
+            client_certificate_outcome(got),
+            &want.backend_client_certificate,
+        );
         if let Some(message) = &want.shared_listeners_message {
             check(
                 &mut errors,
@@ -499,6 +521,11 @@ fn run_table(file: &str) -> usize {
 #[test]
 fn listener_compatibility_table_rules_hold() {
     assert!(run_table("compatibility.yaml") >= 10);
+}
+
+#[test]
+fn backend_client_certificate_rules_hold() {
+    assert!(run_table("backend-client-certificate.yaml") >= 9);
 }
 
 #[test]

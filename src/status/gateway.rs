@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use super::conditions::{DesiredCondition, drop_condition, merge_conditions};
 use crate::api::GATEWAY_API_GROUP;
 use crate::api::conditions::{reasons, types};
-use crate::plan::{GatewayPlan, ListenerKey, ListenerVerdict};
+use crate::plan::{BackendClientCertificate, GatewayPlan, ListenerKey, ListenerVerdict};
 
 /// Where the class's Kong Deployment stands.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -379,6 +379,43 @@ fn listener_conditions(
     conditions
 }
 
+/// The Gateway's `ResolvedRefs`: its own references (the backend client certificate) first,
+/// then a summary of its listeners'. It does not change `Accepted` or `Programmed`.
+fn resolved_refs_condition(plan: &GatewayPlan) -> DesiredCondition {
+    if let Some(BackendClientCertificate::Invalid(problem)) = &plan.backend_client_certificate {
+        return DesiredCondition::new(
+            types::RESOLVED_REFS,
+            false,
+            problem.reason,
+            format!(
+                "{}; Kong reaches this Gateway's backends without a client certificate",
+                problem.message
+            ),
+        );
+    }
+    let unresolved: Vec<&str> = plan
+        .listeners
+        .iter()
+        .filter(|l| !l.resolved_refs.ok)
+        .map(|l| l.name.as_str())
+        .collect();
+    if unresolved.is_empty() {
+        DesiredCondition::new(
+            types::RESOLVED_REFS,
+            true,
+            reasons::RESOLVED_REFS,
+            "All references are resolved",
+        )
+    } else {
+        DesiredCondition::new(
+            types::RESOLVED_REFS,
+            false,
+            reasons::LISTENERS_NOT_RESOLVED,
+            format!("Listeners with unresolved references: {}", unresolved.join(", ")),
+        )
+    }
+}
+
 /// The full Gateway status. Listener entries follow the spec's listener order;
 /// `attached_routes` gives each listener's accepted route count (by name).
 pub fn gateway_status(
@@ -396,7 +433,12 @@ pub fn gateway_status(
     let programmed = programmed_condition(&accepted, plan, data_plane, &addresses, existing_programmed);
     let conditions = merge_conditions(
         existing_conditions,
-        &[accepted, programmed.clone(), isolation_condition(plan)],
+        &[
+            accepted,
+            programmed.clone(),
+            resolved_refs_condition(plan),
+            isolation_condition(plan),
+        ],
         generation,
         now,
     );

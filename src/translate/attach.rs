@@ -82,6 +82,8 @@ struct Listener<'a> {
 struct GatewayFacts<'a> {
     key: ObjectKey,
     listeners: Vec<Listener<'a>>,
+    /// Id of the Kong certificate Kong presents to this Gateway's TLS backends.
+    client_certificate: Option<Arc<str>>,
 }
 
 /// Lookups the attachment rules need, built once per translation.
@@ -102,9 +104,14 @@ impl<'a> Context<'a> {
         for gateway in input.gateways {
             let key = ObjectKey::of(gateway.as_ref());
             let plan = input.plan.gateway(&key);
+            let client_certificate = plan
+                .and_then(|p| p.backend_client_certificate.as_ref())
+                .and_then(|c| c.usable())
+                .map(|secret| Arc::from(super::certificates::stable_id(secret)));
             let facts = GatewayFacts {
                 listeners: listeners_of(gateway, &key, plan, &mut keys),
                 key,
+                client_certificate,
             };
             let namespace = gateway.metadata.namespace.as_deref().unwrap_or_default();
             let name = gateway.metadata.name.as_deref().unwrap_or_default();
@@ -257,6 +264,9 @@ pub struct Attachment {
     /// more specific listeners Kong serves on the same port. Requests for them are theirs,
     /// never this listener's, whatever the route's own hostnames say.
     pub more_specific: Arc<[String]>,
+    /// The Kong certificate (by id) Kong presents to TLS backends of this listener's Gateway
+    /// (`spec.tls.backend.clientCertificateRef`).
+    pub client_certificate: Option<Arc<str>>,
 }
 
 /// One `parentRefs` entry that names a Gateway of this class.
@@ -338,6 +348,7 @@ fn attach_to_gateway(
                 protocol,
                 hostnames,
                 more_specific: context.more_specific.get(listener.id.0).cloned().unwrap_or_default(),
+                client_certificate: gateway.client_certificate.clone(),
             });
         }
     }

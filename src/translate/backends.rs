@@ -341,11 +341,21 @@ pub struct BackendCache {
     /// Backend sets already turned into a service, by the service name.
     registered: FxMap<BackendSet, String>,
     sets: FxMap<String, SetEntities>,
-    /// Copies of a set's service with a rule's timeouts: name → (set's service, timeouts).
-    variants: FxMap<String, (String, ServiceTimeouts)>,
+    /// Copies of a set's service with a rule's timeouts and/or a Gateway's client
+    /// certificate: name → (set's service, what the copy changes).
+    variants: FxMap<String, (String, ServiceVariant)>,
     next_version: u64,
     /// Resolutions were added, answered differently or removed since the last sweep.
     dirty: bool,
+}
+
+/// What a copy of a set's service changes.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct ServiceVariant {
+    timeouts: Option<ServiceTimeouts>,
+    /// Kong certificate id presented to the backend (Kong allows it on `https` and `tls`
+    /// services only).
+    client_certificate: Option<Arc<str>>,
 }
 
 /// What a rule resolved to, for the translator to keep: the resolution and its version.
@@ -543,12 +553,17 @@ impl BackendCache {
             }
             return Some(service);
         }
-        let (base, timeouts) = self.variants.get(name)?;
+        let (base, variant) = self.variants.get(name)?;
         let mut service = self.service(base, owner)?;
         service.name = name.to_string();
-        service.connect_timeout = Some(timeouts.connect);
-        service.read_timeout = Some(timeouts.read);
-        service.write_timeout = Some(timeouts.write);
+        if let Some(timeouts) = variant.timeouts {
+            service.connect_timeout = Some(timeouts.connect);
+            service.read_timeout = Some(timeouts.read);
+            service.write_timeout = Some(timeouts.write);
+        }
+        if let Some(id) = &variant.client_certificate {
+            service.client_certificate = Some(kong::EntityRef { id: id.to_string() });
+        }
         Some(service)
     }
 
@@ -983,9 +998,40 @@ impl<'a> Backends<'a> {
             timeouts.connect, timeouts.read, timeouts.write
         );
         if !self.cache.variants.contains_key(&name) && self.cache.sets.contains_key(service) {
-            self.cache
+            let variant = ServiceVariant {
+                timeouts: Some(timeouts),
+                client_certificate: None,
+            };
+            self.cache.variants.insert(name.clone(), (service.to_string(), variant));
+        }
+        name
+    }
+
+    /// The name of a copy of `service` (a set's service or a timeout copy) that presents the
+    /// Kong certificate `certificate` to its backends, created on first use; `service` itself
+    /// when Kong does not open TLS to them (Kong 3.9 accepts a client certificate on `https`
+    /// and `tls` services only). A Gateway sets its client certificate for all its backends
+    /// while rules share services across Gateways, so each certificate needs its copy.
+    pub fn with_client_certificate(&mut self, service: &str, certificate: &Arc<str>) -> String {
+        let base = self.cache.base_of(service).to_string();
+        let opens_tls = self
+            .cache
+            .sets
+            .get(&base)
+            .is_some_and(|e| matches!(e.service.protocol.as_str(), "https" | "tls"));
+        if !opens_tls {
+            return service.to_string();
+        }
+        let name = format!("{service}.client-{certificate}");
+        if !self.cache.variants.contains_key(&name) {
+            let mut variant = self
+                .cache
                 .variants
-                .insert(name.clone(), (service.to_string(), timeouts));
+                .get(service)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            variant.client_certificate = Some(certificate.clone());
+            self.cache.variants.insert(name.clone(), (base, variant));
         }
         name
     }

@@ -77,6 +77,21 @@ pub fn translate(input: &TranslateInput<'_>) -> Vec<kong::Certificate> {
     for (sni, key) in &sni_owner {
         snis_of.entry(key).or_default().push(sni);
     }
+    // Backend client certificates: presented to backends, never chosen by SNI. A Secret that
+    // is also a listener certificate stays one Kong certificate.
+    let client_secrets: Vec<(ObjectKey, Arc<Secret>)> = input
+        .plan
+        .gateways
+        .iter()
+        .filter_map(|plan| plan.backend_client_certificate.as_ref()?.usable())
+        .filter_map(|key| Some((key.clone(), input.secrets.secret(key)?)))
+        .collect();
+    for (key, secret) in &client_secrets {
+        secrets.entry(key.clone()).or_insert_with(|| secret.clone());
+    }
+    for (key, _) in &client_secrets {
+        snis_of.entry(key).or_default();
+    }
     let mut certificates: Vec<kong::Certificate> = snis_of
         .into_iter()
         .filter_map(|(key, snis)| {
@@ -157,7 +172,7 @@ fn secret_tags(key: &ObjectKey) -> Vec<String> {
 }
 
 /// A UUID-shaped id (version 8, RFC 9562 variant) from the SHA-256 of `namespace/name`.
-fn stable_id(key: &ObjectKey) -> String {
+pub(super) fn stable_id(key: &ObjectKey) -> String {
     let digest = Sha256::digest(format!("kongress certificate {key}"));
     let mut bytes = [0_u8; 16];
     bytes.copy_from_slice(digest.get(..16).unwrap_or(&[0; 16]));

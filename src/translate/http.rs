@@ -448,6 +448,50 @@ impl<'a> Parts<'a> {
     }
 }
 
+/// The attachments of a route whose Gateways present the same backend client certificate.
+struct CertificateGroup<'a> {
+    client_certificate: Option<Arc<str>>,
+    parts: Parts<'a>,
+}
+
+/// Splits attachments by the client certificate their Gateway presents to TLS backends
+/// (`spec.tls.backend.clientCertificateRef`): each group gets Kong routes of its own, whose
+/// service presents that certificate. Gateways without one form the first group.
+fn certificate_groups<'a>(
+    attachments: &'a [&'a Attachment],
+    split: &'a mut Vec<Vec<&'a Attachment>>,
+) -> Vec<CertificateGroup<'a>> {
+    let parts = |attachments| Parts {
+        attachments,
+        shared: None,
+        per_listener: None,
+    };
+    let first = attachments.first().map(|a| &a.client_certificate);
+    if attachments.iter().all(|a| Some(&a.client_certificate) == first) {
+        return vec![CertificateGroup {
+            client_certificate: first.cloned().flatten(),
+            parts: parts(attachments),
+        }];
+    }
+    let mut by_certificate: BTreeMap<Option<Arc<str>>, Vec<&'a Attachment>> = BTreeMap::new();
+    for attachment in attachments {
+        by_certificate
+            .entry(attachment.client_certificate.clone())
+            .or_default()
+            .push(attachment);
+    }
+    let certificates: Vec<Option<Arc<str>>> = by_certificate.keys().cloned().collect();
+    split.extend(by_certificate.into_values());
+    certificates
+        .into_iter()
+        .zip(split.iter())
+        .map(|(client_certificate, attachments)| CertificateGroup {
+            client_certificate,
+            parts: parts(attachments),
+        })
+        .collect()
+}
+
 pub fn translate(
     view: &RouteView,
     route: &Arc<HttpRoute>,
@@ -457,11 +501,8 @@ pub fn translate(
     let tags = super::tags::of(&view.tag_source());
     let mut out = RuleOutcome::default();
     let mut problems = Vec::new();
-    let mut parts = Parts {
-        attachments,
-        shared: None,
-        per_listener: None,
-    };
+    let mut split = Vec::new();
+    let mut groups = certificate_groups(attachments, &mut split);
     let default_rules;
     let rules: &[HttpRouteRules] = match route.spec.rules.as_deref() {
         Some(rules) => rules,
@@ -471,7 +512,7 @@ pub fn translate(
         }
     };
     for (index, rule) in rules.iter().enumerate() {
-        match translate_rule(view, index, rule, &mut parts, &tags, backends, &mut out.resolved_refs) {
+        match translate_rule(view, index, rule, &mut groups, &tags, backends, &mut out.resolved_refs) {
             Ok(routes) => out.routes.extend(routes),
             Err(problem) => problems.push(format!("Rule {index}: {problem}")),
         }
@@ -484,7 +525,7 @@ fn translate_rule(
     view: &RouteView,
     index: usize,
     rule: &HttpRouteRules,
-    parts: &mut Parts<'_>,
+    groups: &mut [CertificateGroup<'_>],
     tags: &[String],
     backends: &mut Backends<'_>,
     resolved: &mut Verdict,
@@ -511,7 +552,6 @@ fn translate_rule(
     }
     let timeouts = timeouts(rule.timeouts.as_ref())?;
     let redirect = filters.redirect.as_ref();
-    let rule_parts = parts.get(redirect.is_some())?;
     let service = if redirect.is_some() {
         None
     } else {
@@ -523,29 +563,40 @@ fn translate_rule(
             (service, _) => service,
         }
     };
-    let mut routes = Vec::with_capacity(matches.len() * rule_parts.len());
-    for (match_index, terms) in matches.iter().enumerate() {
-        for (part_index, part) in rule_parts.iter().enumerate() {
-            let mut plugins = filters.plugins.clone();
-            match redirect {
-                Some(r) => plugins.push(filters::redirect_plugin(r, redirect_context(part, terms), tags)),
-                None if service.is_none() => plugins.push(filters::no_backend(500, tags)),
-                None => {}
+    let mut routes = Vec::new();
+    // Part numbers run on across groups, so every Kong route of the rule has its own name.
+    let mut first_part = 0;
+    for group in groups.iter_mut() {
+        let rule_parts = group.parts.get(redirect.is_some())?;
+        let service = match (&service, &group.client_certificate) {
+            (Some(service), Some(certificate)) => Some(backends.with_client_certificate(service, certificate)),
+            (service, _) => service.clone(),
+        };
+        routes.reserve(matches.len() * rule_parts.len());
+        for (match_index, terms) in matches.iter().enumerate() {
+            for (offset, part) in rule_parts.iter().enumerate() {
+                let mut plugins = filters.plugins.clone();
+                match redirect {
+                    Some(r) => plugins.push(filters::redirect_plugin(r, redirect_context(part, terms), tags)),
+                    None if service.is_none() => plugins.push(filters::no_backend(500, tags)),
+                    None => {}
+                }
+                routes.push(kong_route(KongRouteInput {
+                    view,
+                    kind: "httproute",
+                    rule: index,
+                    match_index,
+                    part_index: first_part + offset,
+                    part,
+                    protocols: part.protocols("http", "https"),
+                    terms,
+                    plugins,
+                    service: service.clone(),
+                    tags,
+                }));
             }
-            routes.push(kong_route(KongRouteInput {
-                view,
-                kind: "httproute",
-                rule: index,
-                match_index,
-                part_index,
-                part,
-                protocols: part.protocols("http", "https"),
-                terms,
-                plugins,
-                service: service.clone(),
-                tags,
-            }));
         }
+        first_part += rule_parts.len();
     }
     Ok(routes)
 }

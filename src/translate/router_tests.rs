@@ -52,6 +52,7 @@ pub(super) fn listener(name: &str, port: u16, protocol: ListenerProtocol, hostna
             Hostnames::Only(hostnames.iter().map(|h| h.to_string()).collect())
         },
         more_specific: Arc::default(),
+        client_certificate: None,
     }
 }
 

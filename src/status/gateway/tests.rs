@@ -48,6 +48,7 @@ fn plan(listeners: Vec<ListenerVerdict>) -> GatewayPlan {
         listeners,
         invalid_parameters: None,
         addresses: AddressVerdict::default(),
+        backend_client_certificate: None,
     }
 }
 
@@ -584,4 +585,50 @@ fn a_new_gateway_waits_for_the_push_before_it_is_programmed() {
         ..serving()
     };
     assert_eq!(condition(&status(&plan, &rejected), "Programmed"), ("False", "Invalid"));
+}
+
+#[test]
+fn gateway_resolved_refs_is_true_when_the_client_certificate_and_every_listener_resolve() {
+    let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+    p.backend_client_certificate = Some(BackendClientCertificate::Usable(ObjectKey::new("default", "client")));
+    let s = status(&p, &serving());
+    assert_eq!(condition(&s, "ResolvedRefs"), ("True", "ResolvedRefs"));
+}
+
+#[test]
+fn an_unusable_client_certificate_is_gateway_resolved_refs_false_with_its_reason_and_keeps_it_programmed() {
+    for reason in [reasons::INVALID_CLIENT_CERTIFICATE_REF, reasons::REF_NOT_PERMITTED] {
+        let mut p = plan(vec![listener("web", ok("Accepted"), true)]);
+        p.backend_client_certificate = Some(BackendClientCertificate::Invalid(fail(reason)));
+        let s = status(&p, &serving());
+        assert_eq!(condition(&s, "ResolvedRefs"), ("False", reason));
+        assert_eq!(condition(&s, "Accepted"), ("True", "Accepted"));
+        assert_eq!(condition(&s, "Programmed"), ("True", "Programmed"));
+        let message = s
+            .conditions
+            .iter()
+            .flatten()
+            .find(|c| c.type_ == "ResolvedRefs")
+            .map(|c| c.message.clone())
+            .unwrap_or_default();
+        assert!(message.contains(&format!("because {reason}")), "{message}");
+    }
+}
+
+#[test]
+fn a_listener_with_unresolved_references_makes_gateway_resolved_refs_false_listeners_not_resolved() {
+    let mut broken = listener("secure", ok("Accepted"), false);
+    broken.resolved_refs = fail(reasons::INVALID_CERTIFICATE_REF);
+    let s = status(&plan(vec![listener("web", ok("Accepted"), true), broken]), &serving());
+    assert_eq!(condition(&s, "ResolvedRefs"), ("False", "ListenersNotResolved"));
+}
+
+#[test]
+fn the_client_certificate_problem_outranks_unresolved_listeners_in_gateway_resolved_refs() {
+    let mut broken = listener("secure", ok("Accepted"), false);
+    broken.resolved_refs = fail(reasons::INVALID_CERTIFICATE_REF);
+    let mut p = plan(vec![broken]);
+    p.backend_client_certificate = Some(BackendClientCertificate::Invalid(fail(reasons::REF_NOT_PERMITTED)));
+    let s = status(&p, &serving());
+    assert_eq!(condition(&s, "ResolvedRefs"), ("False", "RefNotPermitted"));
 }
