@@ -2,6 +2,7 @@ mod admin_tls;
 mod apply;
 mod error;
 mod execute;
+mod operations;
 mod push;
 mod reconcile;
 mod shutdown;
@@ -40,9 +41,8 @@ use crate::api::labels::{COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::api::{Gateway, KongProxy, ReferenceGrant};
 use crate::decide::Outcome;
 use crate::kong::PushState;
-use crate::leader::{Election, ElectionSettings, Leadership};
+use crate::leader::{ElectionSettings, Leadership};
 use crate::metrics::Metrics;
-use crate::metrics::health::Health;
 use crate::pki::CertificateAuthority;
 use crate::translate::routes::{GrpcRoute, HttpRoute, TcpRoute, TlsRoute, UdpRoute};
 use crate::translate::{KongConfig, RouteView, Translator};
@@ -226,70 +226,16 @@ async fn installed_route_crds(client: &Client) -> Result<[bool; 5], ReconcileErr
 
 /// Runs the controllers until a shutdown signal arrives.
 pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileError> {
-    let shutdown = shutdown::on_signals();
-    let leadership = match settings.election {
-        Some(_) => Leadership::standby(),
-        None => Leadership::always(),
-    };
-    let metrics = Arc::new(Metrics::new());
-    let lease_duration = settings
-        .election
-        .as_ref()
-        .map_or(crate::leader::Timing::default().lease_duration, |e| {
-            e.timing.lease_duration
-        });
-    let health = Arc::new(Health::new(leadership.clone(), lease_duration));
-    let listener = crate::metrics::server::bind(settings.metrics_address)
-        .await
-        .map_err(|source| ReconcileError::Listen {
-            address: settings.metrics_address,
-            source,
-        })?;
-    info!(
-        address = %listener.local_addr().unwrap_or(settings.metrics_address),
-        "serving /metrics, /healthz and /readyz"
-    );
-    let endpoints = crate::metrics::server::Endpoints {
-        metrics: metrics.clone(),
-        health: health.clone(),
-    };
-    tokio::spawn(crate::metrics::server::serve(listener, Arc::new(endpoints)));
-    // Every write goes through the gate (refused unless this process leads), except the
-    // election's own Lease requests and the CA Secret, created once by whichever replica
-    // starts first (the API server lets exactly one create succeed).
-    let (gated, writes) = crate::leader::gated_client(client.clone(), leadership.clone());
-    let election = settings.election.as_ref().map(|election| {
-        let election = Election::new(client.clone(), election, leadership.clone(), writes);
-        tokio::spawn(election.run(shutdown.clone()))
-    });
+    let (ops, gated) = operations::Ops::start(&client, &settings).await?;
     let started = tokio::select! {
         started = start(&client, &settings.namespace) => Some(started?),
-        () = shutdown.clone() => None,
+        () = ops.shutdown.clone() => None,
     };
     let Some((ca, installed)) = started else {
-        if let Some(election) = election {
-            let _ = election.await;
-        }
+        ops.finish().await;
         return Ok(());
     };
-    let client = gated;
-    let ops = Ops {
-        leadership,
-        metrics,
-        health,
-        shutdown,
-        election,
-    };
-    run_controller(client, settings, ca, installed, ops).await
-}
-
-/// What the operations side hands the controller: leadership, metrics, health, shutdown.
-struct Ops {
-    leadership: Leadership,
-    metrics: Arc<Metrics>,
-    health: Arc<Health>,
-    shutdown: shutdown::Shutdown,
-    election: Option<tokio::task::JoinHandle<()>>,
+    run_controller(gated, settings, ca, installed, ops).await
 }
 
 /// Loads the operator CA and finds the installed route CRDs, retrying while the API server
@@ -320,15 +266,9 @@ async fn run_controller(
     settings: Settings,
     ca: CertificateAuthority,
     installed: [bool; 5],
-    ops: Ops,
+    ops: operations::Ops,
 ) -> Result<(), ReconcileError> {
-    let Ops {
-        leadership,
-        metrics,
-        health,
-        shutdown,
-        election,
-    } = ops;
+    let (leadership, metrics, health) = (ops.leadership.clone(), ops.metrics.clone(), ops.health.clone());
 
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     // Kong pods of every class, ready or not, for the config push.
@@ -453,7 +393,7 @@ async fn run_controller(
         translators: Mutex::default(),
     });
 
-    ops_tasks(&context, &health, kong_pods);
+    operations::spawn_tasks(&context, &health, kong_pods);
     let gateway_trigger = triggers::GatewayTrigger::new(gateways.clone());
     let secret_trigger = gateway_trigger.clone();
     let gateways_for_grants = gateways.clone();
@@ -502,8 +442,8 @@ async fn run_controller(
         // Not `owns_stream`: it would look the cluster-scoped owner up in the child's namespace.
         .watches_stream(deployment_events, |deployment| triggers::class_of_managed(&deployment))
         // Becoming leader reconciles every class at once (a standby left them alone).
-        .reconcile_all_on(became_leader(&leadership))
-        .graceful_shutdown_on(shutdown)
+        .reconcile_all_on(operations::became_leader(&leadership))
+        .graceful_shutdown_on(ops.shutdown.clone())
         .run(reconcile::reconcile, error_policy, context)
         .for_each(move |result| {
             let context = results_context.clone();
@@ -518,79 +458,6 @@ async fn run_controller(
             }
         })
         .await;
-    // The election released the Lease (or let it be) once the signal came; wait for it.
-    if let Some(election) = election {
-        let _ = election.await;
-    }
+    ops.finish().await;
     Ok(())
-}
-
-/// A stream that yields each time this process becomes the leader.
-fn became_leader(leadership: &Leadership) -> impl Stream<Item = ()> + Send + 'static {
-    futures::stream::unfold(leadership.watch(), |mut changes| async move {
-        loop {
-            changes.changed().await.ok()?;
-            if *changes.borrow_and_update() {
-                return Some(((), changes));
-            }
-        }
-    })
-}
-
-/// The background tasks of the operations side: the readiness of the caches, the
-/// scrape-time gauges, and stopping every push when leadership is lost.
-fn ops_tasks(context: &Arc<Context>, health: &Arc<Health>, kong_pods: Store<Pod>) {
-    let stores = context.stores.clone();
-    let synced = health.clone();
-    tokio::spawn(async move {
-        loop {
-            if stores.wait_until_ready().await.is_ok() {
-                synced.set_caches_synced();
-                info!("watch caches synced");
-                return;
-            }
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    });
-
-    let stores = context.stores.clone();
-    let leadership = context.leadership.clone();
-    context.metrics.set_live_source(move || {
-        let routes = &stores.routes;
-        let optional = |len: Option<usize>| len.unwrap_or(0);
-        crate::metrics::LiveState {
-            leader: leadership.is_leader(),
-            caches: vec![
-                ("GatewayClass", stores.classes.len()),
-                ("Gateway", stores.gateways.len()),
-                ("HTTPRoute", optional(routes.http.as_ref().map(Store::len))),
-                ("GRPCRoute", optional(routes.grpc.as_ref().map(Store::len))),
-                ("TLSRoute", optional(routes.tls.as_ref().map(Store::len))),
-                ("TCPRoute", optional(routes.tcp.as_ref().map(Store::len))),
-                ("UDPRoute", optional(routes.udp.as_ref().map(Store::len))),
-                ("ReferenceGrant", stores.grants.len()),
-                ("KongProxy", stores.proxies.len()),
-                ("Secret", stores.secrets.len()),
-                ("Service", stores.services.len()),
-                ("EndpointSlice", stores.endpoint_slices.len()),
-                ("Namespace", stores.namespaces.len()),
-                ("Deployment", stores.deployments.len()),
-                ("Pod", kong_pods.len()),
-                ("CustomResourceDefinition", stores.crds.len()),
-            ],
-            // The Deployment cache holds only the Kong Deployments kongress manages.
-            data_planes: stores.deployments.len(),
-        }
-    });
-
-    let context = context.clone();
-    tokio::spawn(async move {
-        let mut changes = context.leadership.watch();
-        while changes.changed().await.is_ok() {
-            if !*changes.borrow_and_update() {
-                // Writes are refused by the gate already; no Kong pod gets a config either.
-                context.push.stop_all();
-            }
-        }
-    });
 }
