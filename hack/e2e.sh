@@ -58,4 +58,4 @@ cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
 # One kongress per test, and they must not overlap: tests run one at a time.
 KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
   KONGRESS_BIN=$TARGET/debug/kongress \
-  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck --test chart} -- --test-threads=1
+  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck --test metrics --test failover --test chart} -- --test-threads=1

@@ -9,6 +9,7 @@ pub mod controller;
 pub mod decide;
 pub mod kong;
 pub mod leader;
+pub mod metrics;
 pub mod objects;
 pub mod pki;
 pub mod plan;

@@ -95,6 +95,29 @@ struct RunArgs {
     #[arg(long, env = "KONGRESS_PUSH_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
     push_concurrency: u16,
 
+    /// Address of the HTTP server of `/metrics` (Prometheus), `/healthz` and `/readyz`.
+    #[arg(long, env = "KONGRESS_METRICS_ADDRESS", default_value = "0.0.0.0:8080")]
+    metrics_address: std::net::SocketAddr,
+
+    /// Run for leadership over the Lease `kongress` in the operator namespace: only the
+    /// leader writes and pushes, the others stand by with warm caches. Needed with more
+    /// than one replica.
+    #[arg(long, env = "KONGRESS_LEADER_ELECT")]
+    leader_elect: bool,
+
+    /// Seconds a leader's Lease stays valid without renewal.
+    #[arg(long, env = "KONGRESS_LEASE_DURATION_SECONDS", default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..))]
+    lease_duration_seconds: u64,
+
+    /// Seconds the leader may go without renewing before it stops writing (less than the
+    /// lease duration).
+    #[arg(long, env = "KONGRESS_RENEW_DEADLINE_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    renew_deadline_seconds: u64,
+
+    /// Seconds between renewals, and between tries of a standby.
+    #[arg(long, env = "KONGRESS_RETRY_PERIOD_SECONDS", default_value_t = 2, value_parser = clap::value_parser!(u64).range(1..))]
+    retry_period_seconds: u64,
+
     /// Log format: human-readable text or one JSON object per line.
     #[arg(long, env = "KONGRESS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
@@ -229,10 +252,28 @@ fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    // The name on the Lease and in Events: POD_NAME, else hostname and pid.
+    let identity = kongress::leader::identity(args.instance.as_deref());
+    let timing = kongress::leader::Timing {
+        lease_duration: std::time::Duration::from_secs(args.lease_duration_seconds),
+        renew_deadline: std::time::Duration::from_secs(args.renew_deadline_seconds),
+        retry_period: std::time::Duration::from_secs(args.retry_period_seconds),
+    };
+    if let Err(message) = timing.validate() {
+        error!(%message, "invalid leader election timing");
+        return ExitCode::FAILURE;
+    }
+    let election = args.leader_elect.then(|| kongress::leader::ElectionSettings {
+        namespace: args.namespace.clone(),
+        identity: identity.clone(),
+        timing,
+    });
     let settings = Settings {
+        metrics_address: args.metrics_address,
+        election,
         namespace: args.namespace,
         concurrency: args.concurrency,
-        instance: args.instance,
+        instance: Some(identity),
         push: controller::PushOptions::with_timeout(
             std::time::Duration::from_secs(args.kong_timeout_seconds),
             usize::from(args.push_concurrency),

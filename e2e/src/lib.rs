@@ -7,6 +7,7 @@
 //! say how to start one.
 
 pub mod fleet;
+pub mod openmetrics;
 pub mod standin;
 
 use std::path::PathBuf;
@@ -137,6 +138,9 @@ impl Operator {
         let file = std::fs::File::create(&log)?;
         let child = Command::new(kongress_binary()?)
             .args(["run", "--namespace", OPERATOR_NAMESPACE])
+            // A free loopback port per process: tests (and other suites on this machine)
+            // never collide; `metrics_address` reads the port from the log.
+            .args(["--metrics-address", "127.0.0.1:0"])
             .args(extra)
             .env("KUBECONFIG", operator_kubeconfig()?)
             .env("RUST_LOG", "info,kongress=debug")
@@ -154,6 +158,75 @@ impl Operator {
         self.child.kill().await.context("stopping kongress")?;
         Ok(())
     }
+
+    /// The address kongress serves `/metrics`, `/healthz` and `/readyz` on, from its log.
+    pub async fn metrics_address(&self) -> Result<std::net::SocketAddr> {
+        eventually("kongress to log its metrics address", CONVERGE_TIMEOUT, || {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let address = log
+                .lines()
+                .filter(|l| l.contains("serving /metrics, /healthz and /readyz"))
+                .find_map(|l| l.split("address=").nth(1)?.split_whitespace().next()?.parse().ok());
+            std::future::ready(Ok(address))
+        })
+        .await
+    }
+
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM (a graceful shutdown, as the kubelet does) without waiting.
+    pub async fn terminate(&self) -> Result<()> {
+        let pid = self.pid().context("kongress already exited")?;
+        let status = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .await
+            .context("running kill")?;
+        if !status.success() {
+            bail!("kill -TERM {pid} failed");
+        }
+        Ok(())
+    }
+
+    /// Sends SIGKILL (a crash) without waiting.
+    pub fn kill(&mut self) -> Result<()> {
+        self.child.start_kill().context("killing kongress")
+    }
+
+    /// Waits until the process exited, at most `limit`; returns its exit status.
+    pub async fn wait_exit(&mut self, limit: Duration) -> Result<std::process::ExitStatus> {
+        tokio::time::timeout(limit, self.child.wait())
+            .await
+            .context("kongress did not exit in time")?
+            .context("waiting for kongress")
+    }
+}
+
+/// A plain HTTP/1.1 GET on a loopback address: status code and body.
+pub async fn http_get(address: std::net::SocketAddr, path: &str) -> Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut response = String::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_string(&mut response))
+        .await
+        .context("the metrics server did not answer in time")??;
+    let (head, body) = response
+        .split_once("\r\n\r\n")
+        .context("no end of headers in the answer")?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .context("no status code in the answer")?;
+    if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        bail!("chunked answers are not expected from kongress's metrics server");
+    }
+    Ok((status, body.to_string()))
 }
 
 /// Polls `probe` every 250 ms until it returns `Some`, or fails after `timeout`

@@ -24,6 +24,13 @@ pub enum ReconcileError {
     },
     #[error("the watch caches are not ready yet")]
     CachesNotReady,
+    /// Start-up only: the metrics and health address cannot be listened on.
+    #[error("cannot listen on {address} for /metrics, /healthz and /readyz: {source}")]
+    Listen {
+        address: std::net::SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl ReconcileError {

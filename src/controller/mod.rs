@@ -2,8 +2,10 @@ mod admin_tls;
 mod apply;
 mod error;
 mod execute;
+mod operations;
 mod push;
 mod reconcile;
+mod shutdown;
 mod stores;
 mod triggers;
 
@@ -11,7 +13,7 @@ use std::collections::HashMap;
 use std::fmt::Debug;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use backon::{BackoffBuilder, ExponentialBuilder, Retryable};
 use futures::{Stream, StreamExt};
@@ -39,6 +41,8 @@ use crate::api::labels::{COMPONENT_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::api::{Gateway, KongProxy, ReferenceGrant};
 use crate::decide::Outcome;
 use crate::kong::PushState;
+use crate::leader::{ElectionSettings, Leadership};
+use crate::metrics::Metrics;
 use crate::pki::CertificateAuthority;
 use crate::translate::routes::{GrpcRoute, HttpRoute, TcpRoute, TlsRoute, UdpRoute};
 use crate::translate::{KongConfig, RouteView, Translator};
@@ -54,6 +58,10 @@ pub struct Settings {
     pub instance: Option<String>,
     /// Timeouts and concurrency of the config push to Kong pods.
     pub push: PushOptions,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served.
+    pub metrics_address: std::net::SocketAddr,
+    /// Leader election; `None` runs a single replica that always leads.
+    pub election: Option<ElectionSettings>,
 }
 
 /// The Kong config decided for one class, held for the push to its Kong pods.
@@ -74,6 +82,9 @@ pub struct Context {
     pub ca: Arc<CertificateAuthority>,
     /// Pushes each class's decided config to its Kong pods.
     pub push: PushHub,
+    /// Whether this process may write and push now.
+    pub leadership: Leadership,
+    pub metrics: Arc<Metrics>,
     /// The latest Kong config of every class.
     configs: Mutex<HashMap<String, ClassConfig>>,
     /// Consecutive failed reconciles per class, for exponential backoff.
@@ -95,20 +106,25 @@ impl Context {
     /// so classes never wait for each other; a poisoned lock means a fresh translation (the
     /// answer is the same, only slower).
     fn decide(&self, class: &str, snapshot: &crate::decide::ClassSnapshot<'_>) -> Outcome {
-        let translator = match self.translators.lock() {
-            Ok(mut translators) => translators.entry(class.to_string()).or_default().clone(),
-            Err(_) => return crate::decide::decide(snapshot),
-        };
-        match translator.try_lock() {
-            Ok(mut translator) => crate::decide::decide_with(snapshot, &mut translator),
+        let started = Instant::now();
+        let translator = self
+            .translators
+            .lock()
+            .ok()
+            .map(|mut translators| translators.entry(class.to_string()).or_default().clone());
+        let outcome = match translator.as_ref().map(|t| t.try_lock()) {
+            Some(Ok(mut translator)) => crate::decide::decide_with(snapshot, &mut translator),
             // Never block a runtime thread on another reconcile of the class.
-            Err(_) => crate::decide::decide(snapshot),
-        }
+            _ => crate::decide::decide(snapshot),
+        };
+        self.metrics.decided(class, started.elapsed());
+        outcome
     }
 
     /// Keeps the class's latest config and hands it to the push loop.
     fn hold_config(&self, class: &GatewayClass, outcome: &Outcome) {
         let config = Arc::new(outcome.translation.config.clone());
+        self.metrics.config_decided(&class.name_any(), &config);
         self.push.desire(&class.name_any(), &outcome.names, config.clone());
         if let Ok(mut configs) = self.configs.lock() {
             configs.insert(
@@ -210,6 +226,21 @@ async fn installed_route_crds(client: &Client) -> Result<[bool; 5], ReconcileErr
 
 /// Runs the controllers until a shutdown signal arrives.
 pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileError> {
+    let (ops, gated) = operations::Ops::start(&client, &settings).await?;
+    let started = tokio::select! {
+        started = start(&client, &settings.namespace) => Some(started?),
+        () = ops.shutdown.clone() => None,
+    };
+    let Some((ca, installed)) = started else {
+        ops.finish().await;
+        return Ok(());
+    };
+    run_controller(gated, settings, ca, installed, ops).await
+}
+
+/// Loads the operator CA and finds the installed route CRDs, retrying while the API server
+/// starts with us.
+async fn start(client: &Client, namespace: &str) -> Result<(CertificateAuthority, [bool; 5]), ReconcileError> {
     // The API server may still be starting with us (or the namespace being created):
     // retry for a while before giving up and letting the pod restart.
     let backoff = ExponentialBuilder::default()
@@ -218,15 +249,26 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         .with_total_delay(Some(Duration::from_secs(120)))
         .without_max_times()
         .with_jitter();
-    let ca = (|| admin_tls::load_or_create_ca(&client, &settings.namespace))
+    let ca = (|| admin_tls::load_or_create_ca(client, namespace))
         .retry(backoff)
         .notify(|error, delay| warn!(%error, ?delay, "could not load the operator CA; retrying"))
         .await?;
-    info!(namespace = %settings.namespace, "operator CA ready");
-    let installed = (|| installed_route_crds(&client))
+    info!(%namespace, "operator CA ready");
+    let installed = (|| installed_route_crds(client))
         .retry(backoff)
         .notify(|error, delay| warn!(%error, ?delay, "could not read the route CRDs; retrying"))
         .await?;
+    Ok((ca, installed))
+}
+
+async fn run_controller(
+    client: Client,
+    settings: Settings,
+    ca: CertificateAuthority,
+    installed: [bool; 5],
+    ops: operations::Ops,
+) -> Result<(), ReconcileError> {
+    let (leadership, metrics, health) = (ops.leadership.clone(), ops.metrics.clone(), ops.health.clone());
 
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
     // Kong pods of every class, ready or not, for the config push.
@@ -279,6 +321,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
                 let (store, events) = cached(Api::<$kind>::all(client.clone()), all());
                 let index = route_index.clone();
                 let lookup = store.clone();
+                let (metrics, health, leadership) = (metrics.clone(), health.clone(), leadership.clone());
                 route_triggers.push(
                     events
                         .filter_map(move |event| {
@@ -289,7 +332,12 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
                                 let cached = lookup
                                     .get(&ObjectRef::new(&key.name).within(&key.namespace))
                                     .is_some();
-                                futures::stream::iter(index.classes_for_route(&view, cached))
+                                let classes = index.classes_for_route(&view, cached);
+                                // Timed only once the first lists are in, and while leading.
+                                let measure = health.caches_synced() && leadership.is_leader();
+                                let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
+                                metrics.route_event(&view.route, view.generation, !cached, &names, measure);
+                                futures::stream::iter(classes)
                             });
                             std::future::ready(classes)
                         })
@@ -326,7 +374,16 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
     };
     let context = Arc::new(Context {
         recorder: Recorder::new(client.clone(), reporter),
-        push: PushHub::new(ca.clone(), kong_pods, push_trigger, settings.push),
+        push: PushHub::new(
+            ca.clone(),
+            kong_pods.clone(),
+            push_trigger,
+            settings.push,
+            leadership.clone(),
+            metrics.clone(),
+        ),
+        leadership: leadership.clone(),
+        metrics: metrics.clone(),
         client,
         settings: settings.clone(),
         stores,
@@ -336,6 +393,7 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         translators: Mutex::default(),
     });
 
+    operations::spawn_tasks(&context, &health, kong_pods);
     let gateway_trigger = triggers::GatewayTrigger::new(gateways.clone());
     let secret_trigger = gateway_trigger.clone();
     let gateways_for_grants = gateways.clone();
@@ -383,7 +441,9 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
         })
         // Not `owns_stream`: it would look the cluster-scoped owner up in the child's namespace.
         .watches_stream(deployment_events, |deployment| triggers::class_of_managed(&deployment))
-        .shutdown_on_signal()
+        // Becoming leader reconciles every class at once (a standby left them alone).
+        .reconcile_all_on(operations::became_leader(&leadership))
+        .graceful_shutdown_on(ops.shutdown.clone())
         .run(reconcile::reconcile, error_policy, context)
         .for_each(move |result| {
             let context = results_context.clone();
@@ -398,5 +458,6 @@ pub async fn run(client: Client, settings: Settings) -> Result<(), ReconcileErro
             }
         })
         .await;
+    ops.finish().await;
     Ok(())
 }

@@ -27,6 +27,8 @@ use tracing::{debug, info, warn};
 use crate::api::labels::{COMPONENT_LABEL, INSTANCE_LABEL};
 use crate::kong::admin::{AdminTarget, ClientTls, PodAdmin, PostOutcome, Timeouts};
 use crate::kong::push::{ClassPush, PodAction, PodResult, PodSpec, PushSettings, PushState};
+use crate::leader::Leadership;
+use crate::metrics::{Metrics, PushResult};
 use crate::pki::{CertificateAuthority, LEAF_VALIDITY};
 use crate::render::{DataPlaneNames, KONG_COMPONENT};
 use crate::translate::KongConfig;
@@ -130,6 +132,9 @@ struct Shared {
     pods: Store<Pod>,
     states: Mutex<HashMap<String, PushState>>,
     trigger: UnboundedSender<ObjectRef<GatewayClass>>,
+    /// Only the leader sends configs.
+    leadership: Leadership,
+    metrics: Arc<Metrics>,
 }
 
 /// The push of every class.
@@ -145,6 +150,8 @@ impl PushHub {
         pods: Store<Pod>,
         trigger: UnboundedSender<ObjectRef<GatewayClass>>,
         options: PushOptions,
+        leadership: Leadership,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             shared: Arc::new(Shared {
@@ -157,6 +164,8 @@ impl PushHub {
                 pods,
                 states: Mutex::default(),
                 trigger,
+                leadership,
+                metrics,
             }),
             classes: Mutex::default(),
         }
@@ -164,6 +173,10 @@ impl PushHub {
 
     /// Hands the class's decided config to its push (starting the push on first use).
     pub fn desire(&self, class: &str, names: &DataPlaneNames, config: Arc<KongConfig>) {
+        // A reconcile that outlived this process's leadership starts no push.
+        if !self.shared.leadership.is_leader() {
+            return;
+        }
         let Ok(mut classes) = self.classes.lock() else {
             return;
         };
@@ -210,6 +223,19 @@ impl PushHub {
         }
         if let Ok(mut states) = self.shared.states.lock() {
             states.remove(class);
+        }
+        self.shared.metrics.forget_class(class);
+    }
+
+    /// Stops every push (leadership lost): requests in flight are dropped, and the next
+    /// leader starts from the pods' hashes.
+    pub fn stop_all(&self) {
+        let classes: Vec<String> = match self.classes.lock() {
+            Ok(classes) => classes.keys().cloned().collect(),
+            Err(_) => return,
+        };
+        for class in classes {
+            self.forget(&class);
         }
     }
 
@@ -332,8 +358,13 @@ async fn run_class(
                     names = Some(target.names.clone());
                     pods_dirty = true;
                 }
-                match state.set_desired(target.config) {
-                    Ok(true) => debug!(gateway_class = %class, "new config to push"),
+                match state.set_desired(target.config.clone()) {
+                    Ok(true) => {
+                        debug!(gateway_class = %class, "new config to push");
+                        if let Some(bytes) = state.desired_body_len() {
+                            shared.metrics.config_prepared(&class, bytes, &target.config);
+                        }
+                    }
                     Ok(false) => {}
                     Err(error) => warn!(gateway_class = %class, %error, "could not serialise the config"),
                 }
@@ -375,6 +406,7 @@ async fn run_class(
                 if !keep {
                     debug!(gateway_class = %class, pod = %name, "Kong pod gone");
                     worker.task.abort();
+                    shared.metrics.forget_pod(&class, name);
                 }
                 keep
             });
@@ -439,6 +471,7 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 }
 
 fn publish(shared: &Shared, class: &str, state: PushState) {
+    shared.metrics.push_state(class, &state);
     let Ok(mut states) = shared.states.lock() else {
         return;
     };
@@ -448,6 +481,15 @@ fn publish(shared: &Shared, class: &str, state: PushState) {
     states.insert(class.to_string(), state);
     // The controller may be shutting down; nothing to wake then.
     let _ = shared.trigger.unbounded_send(ObjectRef::new(class));
+}
+
+fn push_result(result: &PodResult) -> PushResult {
+    match result {
+        PodResult::Accepted(_) => PushResult::Accepted,
+        PodResult::Rejected(..) => PushResult::Rejected,
+        // A push never answers with a status read; count it as no usable answer.
+        PodResult::Failed { .. } | PodResult::Status(_) => PushResult::Failed,
+    }
 }
 
 fn log_result(class: &str, pod: &str, result: &PodResult) {
@@ -480,7 +522,13 @@ fn spawn_worker(
         let mut admin: Option<PodAdmin> = None;
         while let Some(action) = queue.recv().await {
             let started = Instant::now();
+            let push = matches!(action, PodAction::Push(_));
             let result = match shared.identity.tls() {
+                // Checked as the request leaves: leadership may have gone since it was queued.
+                _ if push && !shared.leadership.is_leader() => PodResult::Failed {
+                    error: "not the leader".into(),
+                    retry_after: None,
+                },
                 Err(error) => PodResult::Failed {
                     error,
                     retry_after: None,
@@ -497,6 +545,11 @@ fn spawn_worker(
                 }
             };
             debug!(gateway_class = %class, %pod, elapsed = ?started.elapsed(), "admin request done");
+            if push {
+                shared
+                    .metrics
+                    .pushed(&class, &pod, push_result(&result), started.elapsed());
+            }
             if results.send((pod.clone(), generation, result)).is_err() {
                 break;
             }

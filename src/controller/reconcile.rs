@@ -142,6 +142,18 @@ fn class_routes(ctx: &Context, gateways: &[Arc<Gateway>]) -> RouteSet {
 
 #[instrument(skip_all, fields(gateway_class = %class.name_any()))]
 pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
+    if !ctx.leadership.is_leader() {
+        // A standby keeps its caches warm and leaves every class alone; becoming leader
+        // reconciles them all.
+        return Ok(Action::await_change());
+    }
+    let started = std::time::Instant::now();
+    let result = reconcile_class(class, ctx.clone()).await;
+    ctx.metrics.reconciled(started.elapsed(), result.as_ref().err());
+    result
+}
+
+async fn reconcile_class(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if !owns(&class) {
         ctx.push.forget(&class.name_any());
         ctx.forget_translator(&class.name_any());
@@ -149,6 +161,7 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
     }
     ctx.stores.wait_until_ready().await?;
     let class_name = class.name_any();
+    ctx.metrics.reconcile_started(&class_name);
     let gateways: Vec<Arc<Gateway>> = ctx
         .stores
         .gateways

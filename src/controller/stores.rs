@@ -52,13 +52,32 @@ impl SecretLookup for Store<Secret> {
     }
 }
 
-async fn ready<K>(store: &Option<Store<K>>) -> Result<(), kube::runtime::reflector::store::WriterDropped>
+/// How often a waiter looks at a cache's readiness again.
+const READY_POLL: Duration = Duration::from_millis(100);
+
+/// Waits for one cache's first list. kube signals readiness through a oneshot channel,
+/// which keeps the waker of the last task that polled it only: with several waiters (the
+/// reconciles of several classes, the readiness check) the others would sleep until their
+/// timeout. Polling again every 100 ms bounds a lost wake-up to that.
+async fn ready<K>(store: &Store<K>) -> Result<(), kube::runtime::reflector::store::WriterDropped>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        if let Ok(result) = tokio::time::timeout(READY_POLL, store.wait_until_ready()).await {
+            return result;
+        }
+    }
+}
+
+async fn ready_if_watched<K>(store: &Option<Store<K>>) -> Result<(), kube::runtime::reflector::store::WriterDropped>
 where
     K: kube::Resource + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     match store {
-        Some(store) => store.wait_until_ready().await,
+        Some(store) => ready(store).await,
         None => Ok(()),
     }
 }
@@ -68,21 +87,21 @@ impl Stores {
     /// could look like "no Gateways left" and tear down a serving data plane.
     pub async fn wait_until_ready(&self) -> Result<(), ReconcileError> {
         let all = async {
-            self.classes.wait_until_ready().await?;
-            self.gateways.wait_until_ready().await?;
-            self.secrets.wait_until_ready().await?;
-            self.grants.wait_until_ready().await?;
-            self.proxies.wait_until_ready().await?;
-            self.deployments.wait_until_ready().await?;
-            self.services.wait_until_ready().await?;
-            self.endpoint_slices.wait_until_ready().await?;
-            self.namespaces.wait_until_ready().await?;
-            ready(&self.routes.http).await?;
-            ready(&self.routes.grpc).await?;
-            ready(&self.routes.tls).await?;
-            ready(&self.routes.tcp).await?;
-            ready(&self.routes.udp).await?;
-            self.crds.wait_until_ready().await
+            ready(&self.classes).await?;
+            ready(&self.gateways).await?;
+            ready(&self.secrets).await?;
+            ready(&self.grants).await?;
+            ready(&self.proxies).await?;
+            ready(&self.deployments).await?;
+            ready(&self.services).await?;
+            ready(&self.endpoint_slices).await?;
+            ready(&self.namespaces).await?;
+            ready_if_watched(&self.routes.http).await?;
+            ready_if_watched(&self.routes.grpc).await?;
+            ready_if_watched(&self.routes.tls).await?;
+            ready_if_watched(&self.routes.tcp).await?;
+            ready_if_watched(&self.routes.udp).await?;
+            ready(&self.crds).await
         };
         match tokio::time::timeout(READY_TIMEOUT, all).await {
             Ok(Ok(())) => Ok(()),

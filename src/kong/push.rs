@@ -280,6 +280,9 @@ impl ClassPush {
             .as_ref()
             .is_some_and(|d| Arc::ptr_eq(d, &config) || *d == config)
         {
+            // Same text; keep the newest handle, which is how the state names the decision
+            // it reports on (the route propagation metric follows it).
+            self.decided = Some(config);
             return Ok(false);
         }
         let prepared = PreparedConfig::new(self.next_number, loadable(&config), Vec::new())?;
@@ -295,6 +298,11 @@ impl ClassPush {
         self.excluded.clear();
         self.rounds = 0;
         Ok(true)
+    }
+
+    /// Bytes of the `POST /config` body of the decided config, once one is adopted.
+    pub fn desired_body_len(&self) -> Option<usize> {
+        self.desired.as_ref().map(|d| d.body.len())
     }
 
     /// Adopts the class's pods as discovery sees them now; pods not listed are forgotten.
