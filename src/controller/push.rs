@@ -332,6 +332,7 @@ async fn run_class(
     // The reconcile that decided the config being pushed, and the traced pushes whose
     // results are not yet published.
     let mut origin = TraceOrigin::default();
+    let mut pushes_of_origin = 0usize;
     let mut traced_results: Vec<SpanContext> = Vec::new();
     // The last failure logged per pod: a pod failing the same way again logs at debug.
     let mut logged_failures: HashMap<String, String> = HashMap::new();
@@ -347,6 +348,7 @@ async fn run_class(
                 match state.set_desired(target.config) {
                     Ok(true) => {
                         origin = target.origin;
+                        pushes_of_origin = 0;
                         debug!(gateway_class = %class, "new config to push");
                     }
                     Ok(false) => {}
@@ -398,9 +400,20 @@ async fn run_class(
 
         let now = Instant::now();
         for (pod, action) in state.next_actions(now) {
+            let action_origin = match action {
+                PodAction::Push(_) => {
+                    pushes_of_origin += 1;
+                    if pushes_of_origin > spans::CHILD_PUSHES {
+                        origin.linked()
+                    } else {
+                        origin.clone()
+                    }
+                }
+                PodAction::ReadStatus => TraceOrigin::default(),
+            };
             let sent = workers
                 .get(&pod)
-                .is_some_and(|w| w.commands.try_send((action, origin.clone())).is_ok());
+                .is_some_and(|w| w.commands.try_send((action, action_origin)).is_ok());
             if !sent {
                 // Cannot happen while the state and the workers agree; never leave the pod busy.
                 state.record(
@@ -413,14 +426,7 @@ async fn run_class(
                 );
             }
         }
-        if publish(&shared, &class, state.state()) {
-            // The reconcile this wakes links to the pushes that changed the state.
-            traced_results
-                .drain(..)
-                .for_each(|push| telemetry::link_next_reconcile(&class, push));
-        } else {
-            traced_results.clear();
-        }
+        publish(&shared, &class, state.state(), &mut traced_results);
 
         let wakeup = state.next_wakeup().map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -463,18 +469,23 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// Keeps the class's push state and wakes its reconcile; returns whether it changed.
-fn publish(shared: &Shared, class: &str, state: PushState) -> bool {
+/// Keeps the class's push state and, when it changed, wakes the class's reconcile, which
+/// links to `pushes` (the traced pushes since the last publish; emptied either way).
+fn publish(shared: &Shared, class: &str, state: PushState, pushes: &mut Vec<SpanContext>) {
     let Ok(mut states) = shared.states.lock() else {
-        return false;
+        return;
     };
     if states.get(class) == Some(&state) {
-        return false;
+        pushes.clear();
+        return;
     }
+    // Before the state is visible: a reconcile that reads it also takes the links.
+    pushes
+        .drain(..)
+        .for_each(|push| telemetry::link_next_reconcile(class, push));
     states.insert(class.to_string(), state);
     // The controller may be shutting down; nothing to wake then.
     let _ = shared.trigger.unbounded_send(ObjectRef::new(class));
-    true
 }
 
 fn log_result(class: &str, pod: &str, result: &PodResult) {

@@ -78,6 +78,11 @@ where
     let tracer = provider.tracer("kongress");
     tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        // Source locations, threads and busy/idle times are noise to a person reading a
+        // reconcile, and each costs an attribute on every span.
+        .with_location(false)
+        .with_threads(false)
+        .with_target(false)
         .with_tracked_inactivity(false)
         .with_filter(tracing_subscriber::filter::filter_fn(|metadata| {
             let kongress = metadata.target() == "kongress" || metadata.target().starts_with("kongress::");

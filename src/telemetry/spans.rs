@@ -6,7 +6,7 @@
 //! | `reconcile` | one reconcile of a class; a root span, linked to what woke it | `gateway_class`, `generation`, `gateways`, `routes`, `outcome` (`done`, `await_change`, `refused`, `error`), `error`, `links`, `links_dropped` |
 //! | `plan`, `translate`, `render`, `status` | the decide steps, children of `reconcile` | counts: `gateways`, `listeners`; `routes`, `kong_services`, `kong_routes`; `deployment`; `gateway_writes`, `route_writes` |
 //! | `write` | every request that changes the cluster, child of `reconcile` | `verb` (`apply`, `delete`, `patch status`, `set finalizers`, `create`/`patch` for Events), `kind`, `object` (`namespace/name`), `generation`, `gateway` or `route` (`namespace/name`, for Gateway and route objects), `route_kind`, `reason` (Events), `outcome` (`ok`, `not_found`, `error`), `error` |
-//! | `push` | one `POST /config` to one Kong pod; child of the reconcile that decided the config | `gateway_class`, `pod`, `address`, `config_hash`, `bytes`, `excluded`, `outcome` (`accepted` (also when the pod already ran it), `rejected`, `failed`), `kong_error`, `error` |
+//! | `push` | one `POST /config` to one Kong pod; child of the reconcile that decided the config (after [`CHILD_PUSHES`] pushes of one config, a root linked to it) | `gateway_class`, `pod`, `address`, `config_hash`, `bytes`, `excluded`, `outcome` (`accepted` (also when the pod already ran it), `rejected`, `failed`), `kong_error`, `error` |
 //! | `watch event` | an object change that woke classes; the woken reconciles link to it | `kind`, `object`, `resource_version`, `gateway_classes` |
 //!
 //! A reconcile woken by a push result links to the `push` spans whose results changed the
@@ -21,6 +21,10 @@ use tracing::{Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::links::PENDING;
+
+/// Pushes of one decided config recorded as children of its reconcile; later ones (retries
+/// of a failing pod) are roots linked to it, so a trace stays readable.
+pub const CHILD_PUSHES: usize = 16;
 use super::{enabled, logging, sampled_context};
 
 /// Starts an exported span now, so its trace id is known, and keeps that id for the log
@@ -155,17 +159,34 @@ pub fn record_write<T>(span: &Span, result: &Result<T, kube::Error>) {
 /// a decided config runs after its reconcile, in the push loop, and is recorded as the
 /// reconcile's child. Empty without an exporter.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct TraceOrigin(Option<SpanContext>);
+pub struct TraceOrigin {
+    context: Option<SpanContext>,
+    /// Link to the origin instead of being its child (see [`TraceOrigin::linked`]).
+    link_only: bool,
+}
 
 impl TraceOrigin {
     /// The span the caller runs in (sampled or not: its children follow its decision).
     pub fn current() -> Self {
         if !enabled() {
-            return Self(None);
+            return Self::default();
         }
         let context = Span::current().context();
         let span_context = context.span().span_context().clone();
-        Self(span_context.is_valid().then_some(span_context))
+        Self {
+            context: span_context.is_valid().then_some(span_context),
+            link_only: false,
+        }
+    }
+
+    /// The same origin, for work that should link to it rather than grow its trace: a
+    /// pod that keeps failing is retried for as long as the config stands, and a trace
+    /// with a child per retry would grow without end.
+    pub fn linked(&self) -> Self {
+        Self {
+            context: self.context.clone(),
+            link_only: true,
+        }
     }
 }
 
@@ -181,7 +202,8 @@ pub struct PushTarget<'a> {
     pub excluded: usize,
 }
 
-/// The span of one `POST /config` to one Kong pod, a child of `origin`.
+/// The span of one `POST /config` to one Kong pod, a child of `origin` (or a root linked
+/// to it).
 pub fn push(origin: &TraceOrigin, target: PushTarget<'_>) -> Span {
     let span = tracing::debug_span!(
         parent: None,
@@ -197,8 +219,15 @@ pub fn push(origin: &TraceOrigin, target: PushTarget<'_>) -> Span {
         error = field::Empty,
         otel.status_code = field::Empty,
     );
-    if let Some(parent) = &origin.0 {
-        let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent.clone()));
+    match &origin.context {
+        Some(origin_context) if origin.link_only => {
+            let _ = span.set_parent(opentelemetry::Context::new());
+            span.add_link(origin_context.clone());
+        }
+        Some(parent) => {
+            let _ = span.set_parent(opentelemetry::Context::new().with_remote_span_context(parent.clone()));
+        }
+        None => {}
     }
     start(&span);
     span

@@ -74,8 +74,12 @@ fn attribute(span: &SpanData, key: &str) -> Option<String> {
         .map(|kv| kv.value.to_string())
 }
 
-/// Runs `body` with the log layer and the exporting layer installed, as `init` does.
+/// Runs `body` with the text log layer and the exporting layer installed, as `init` does.
 fn traced<R>(sampler: Sampler, body: impl FnOnce() -> R) -> Traced<R> {
+    traced_as(LogFormat::Text, sampler, body)
+}
+
+fn traced_as<R>(format: LogFormat, sampler: Sampler, body: impl FnOnce() -> R) -> Traced<R> {
     crate::telemetry::ENABLED.store(true, std::sync::atomic::Ordering::Relaxed);
     let memory = Memory::default();
     let provider = SdkTracerProvider::builder()
@@ -84,12 +88,7 @@ fn traced<R>(sampler: Sampler, body: impl FnOnce() -> R) -> Traced<R> {
         .build();
     let log = LogBuffer::default();
     let subscriber = tracing_subscriber::registry()
-        .with(crate::telemetry::logging::layer_to(
-            LogFormat::Text,
-            "info",
-            false,
-            log.clone(),
-        ))
+        .with(crate::telemetry::logging::layer_to(format, "info", false, log.clone()))
         .with(export::layer(&provider));
     let result = tracing::subscriber::with_default(subscriber, body);
     let _ = provider.force_flush();
@@ -213,6 +212,46 @@ fn a_push_is_a_child_of_the_reconcile_that_decided_its_config() {
 }
 
 #[test]
+fn a_push_past_the_children_limit_is_a_root_linked_to_its_reconcile() {
+    let traced = traced(Sampler::AlwaysOn, || {
+        let origin = {
+            let span = reconcile("retry-class", None);
+            let _inside = span.enter();
+            TraceOrigin::current()
+        };
+        let target = PushTarget {
+            class: "retry-class",
+            pod: "kong-1",
+            address: &"127.244.0.1:8444",
+            config_hash: "abc",
+            bytes: 1,
+            excluded: 0,
+        };
+        drop(push(&origin.linked(), target));
+    });
+    let reconcile = traced.span("reconcile");
+    let push = traced.span("push");
+    assert_eq!(push.parent_span_id, SpanId::INVALID);
+    assert_ne!(push.span_context.trace_id(), reconcile.span_context.trace_id());
+    let linked: Vec<SpanId> = push.links.iter().map(|l| l.span_context.span_id()).collect();
+    assert_eq!(linked, vec![reconcile.span_context.span_id()]);
+}
+
+#[test]
+fn json_log_lines_inside_a_traced_span_start_with_its_trace_id() {
+    let traced = traced_as(LogFormat::Json, Sampler::AlwaysOn, || {
+        let span = reconcile("json-class", None);
+        let _inside = span.enter();
+        tracing::info!(objects = 2, "inside");
+    });
+    let trace_id = traced.span("reconcile").span_context.trace_id().to_string();
+    let line = traced.log.lines().find(|l| l.contains("inside")).expect("inside line");
+    assert!(line.starts_with(&format!("{{\"trace_id\":\"{trace_id}\",")), "{line}");
+    let value: serde_json::Value = serde_json::from_str(line).expect("JSON");
+    assert_eq!(value["fields"]["objects"], 2);
+}
+
+#[test]
 fn log_lines_inside_a_traced_span_name_its_trace_and_others_do_not() {
     let traced = traced(Sampler::AlwaysOn, || {
         tracing::info!("before");
@@ -239,11 +278,6 @@ fn a_reconcile_the_sampler_drops_names_no_trace() {
     assert_eq!(traced.result.0, None);
     assert!(!traced.log.contains("trace_id"), "{}", traced.log);
     // The push still follows the reconcile's decision instead of sampling on its own.
-    assert!(
-        traced
-            .result
-            .1
-            .0
-            .is_some_and(|c| !c.is_sampled() && c.trace_id() != TraceId::INVALID)
-    );
+    let origin = traced.result.1.context.expect("an origin");
+    assert!(!origin.is_sampled() && origin.trace_id() != TraceId::INVALID);
 }
