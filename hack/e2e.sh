@@ -5,6 +5,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 CLUSTER=e2e-$$
 STATE=$ROOT/e2e/.clusters/$CLUSTER
 
@@ -47,7 +48,7 @@ CONFIG
 if [[ ${1:-} == bench ]]; then
   cargo build --quiet --release --bin kongress --manifest-path "$ROOT/Cargo.toml"
   KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
-    KONGRESS_BIN=$ROOT/target/release/kongress \
+    KONGRESS_BIN=$TARGET/release/kongress \
     cargo test --release --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e --test push_bench -- --ignored --nocapture
   exit 0
 fi
@@ -57,5 +58,5 @@ cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
 # in e2e/kwok-stages/ gives Kong pods 127.244.x.y addresses).
 # One kongress per test, and they must not overlap: tests run one at a time.
 KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
-  KONGRESS_BIN=$ROOT/target/debug/kongress \
-  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck} -- --test-threads=1
+  KONGRESS_BIN=$TARGET/debug/kongress \
+  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck --test traces} -- --test-threads=1
