@@ -5,6 +5,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 CLUSTER=e2e-$$
 # Where cargo puts binaries (CARGO_TARGET_DIR when set).
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
@@ -58,4 +59,4 @@ cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
 # One kongress per test, and they must not overlap: tests run one at a time.
 KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
   KONGRESS_BIN=$TARGET/debug/kongress \
-  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck --test metrics --test failover --test chart} -- --test-threads=1
+  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck --test metrics --test failover --test traces --test chart} -- --test-threads=1

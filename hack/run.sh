@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `make run`: a local cluster with kongress and the sample Gateway.
 #
-#   hack/run.sh        start (or reuse) cluster "run", build and start kongress and a
-#                      Kong admin stand-in on every (fake) Kong pod, apply config/samples/,
-#                      wait until the Gateway is Programmed and the HTTPRoute Accepted
-#   hack/run.sh down   stop kongress, the stand-ins and the cluster
+#   hack/run.sh        start (or reuse) cluster "run" and a Jaeger on loopback, build and
+#                      start kongress (exporting traces to that Jaeger) and a Kong admin
+#                      stand-in on every (fake) Kong pod, apply config/samples/, wait until
+#                      the Gateway is Programmed and the HTTPRoute Accepted
+#   hack/run.sh down   stop kongress, the stand-ins, Jaeger and the cluster
 #
 # No Kong can run here (no container runtime): kwok fakes the Kong pods and gives them
 # loopback IPs, and the stand-in answers Kong's admin API there, so kongress pushes the
@@ -12,6 +13,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+TARGET=${CARGO_TARGET_DIR:-$ROOT/target}
 CLUSTER=run
 STATE=$ROOT/e2e/.clusters/$CLUSTER
 KUBECONFIG_PATH=$STATE/kubeconfig
@@ -21,6 +23,9 @@ LOG=$STATE/logs/kongress.log
 STANDIN_PID_FILE=$STATE/kong-standin.pid
 STANDIN_LOG=$STATE/logs/kong-standin.log
 RECORD_DIR=$STATE/kong-standin
+JAEGER_PID_FILE=$STATE/jaeger.pid
+JAEGER_LOG=$STATE/logs/jaeger.log
+JAEGER_ENV=$STATE/jaeger.env
 
 log() { printf '[run] %s\n' "$*" >&2; }
 kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_PATH" "$@"; }
@@ -36,8 +41,50 @@ stop_kongress() {
   rm -f "$STANDIN_PID_FILE"
 }
 
+stop_jaeger() {
+  if [[ -f $JAEGER_PID_FILE ]] && kill -0 "$(cat "$JAEGER_PID_FILE")" 2>/dev/null; then
+    kill "$(cat "$JAEGER_PID_FILE")" && log "stopped Jaeger"
+  fi
+  rm -f "$JAEGER_PID_FILE" "$JAEGER_ENV"
+}
+
+# Jaeger (built by the e2e tooling) on free loopback ports, spans in memory; kept running
+# across `make run`s so earlier traces stay. Its ports are written to jaeger.env.
+start_jaeger() {
+  if [[ -f $JAEGER_PID_FILE && -f $JAEGER_ENV ]] && kill -0 "$(cat "$JAEGER_PID_FILE")" 2>/dev/null; then
+    log "reusing Jaeger (pid $(cat "$JAEGER_PID_FILE"))"
+    return
+  fi
+  stop_jaeger
+  local ports grpc http query query_grpc
+  ports=$(python3 -c '
+import socket
+held = [socket.socket() for _ in range(4)]
+for s in held: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))')
+  read -r grpc http query query_grpc <<<"$ports"
+  mkdir -p "$STATE/logs"
+  log "starting Jaeger (OTLP gRPC 127.0.0.1:$grpc, HTTP 127.0.0.1:$http, query API 127.0.0.1:$query; log: $JAEGER_LOG)"
+  JAEGER_OTLP_GRPC_PORT=$grpc JAEGER_OTLP_HTTP_PORT=$http JAEGER_QUERY_PORT=$query JAEGER_QUERY_GRPC_PORT=$query_grpc \
+    nohup "$ROOT/e2e/.bin/jaeger" --config "$ROOT/e2e/jaeger/config.yaml" >>"$JAEGER_LOG" 2>&1 &
+  echo $! >"$JAEGER_PID_FILE"
+  cat >"$JAEGER_ENV" <<ENV
+JAEGER_OTLP_GRPC=http://127.0.0.1:$grpc
+JAEGER_OTLP_HTTP=http://127.0.0.1:$http
+JAEGER_QUERY=http://127.0.0.1:$query
+ENV
+  for _ in $(seq 50); do
+    curl -sf "http://127.0.0.1:$query/api/services" >/dev/null && return
+    sleep 0.2
+  done
+  log "Jaeger did not answer; its log follows"
+  tail -n 20 "$JAEGER_LOG"
+  exit 1
+}
+
 if [[ ${1:-up} == down ]]; then
   stop_kongress
+  stop_jaeger
   "$ROOT/e2e/cluster" down "$CLUSTER"
   exit 0
 fi
@@ -67,11 +114,16 @@ if ! kc -n default get secret example-tls >/dev/null 2>&1; then
 fi
 
 stop_kongress
-log "starting kongress (log: $LOG)"
-KUBECONFIG=$KUBECONFIG_PATH nohup "$ROOT/target/debug/kongress" run --namespace kongress-system >>"$LOG" 2>&1 &
+"$ROOT/e2e/tools/build.sh"   # Jaeger too, when the cluster was started before it was a tool
+start_jaeger
+# shellcheck disable=SC1090
+source "$JAEGER_ENV"
+log "starting kongress, traces to Jaeger over OTLP/gRPC (log: $LOG)"
+KUBECONFIG=$KUBECONFIG_PATH OTEL_EXPORTER_OTLP_ENDPOINT=$JAEGER_OTLP_GRPC OTEL_EXPORTER_OTLP_PROTOCOL=grpc \
+  OTEL_SERVICE_NAME=kongress nohup "$TARGET/debug/kongress" run --namespace kongress-system >>"$LOG" 2>&1 &
 echo $! >"$PID_FILE"
 log "starting a Kong admin stand-in for every Kong pod (log: $STANDIN_LOG, records: $RECORD_DIR)"
-KUBECONFIG=$KUBECONFIG_PATH nohup "$ROOT/target/debug/kong-standin" fleet --record-dir "$RECORD_DIR" >>"$STANDIN_LOG" 2>&1 &
+KUBECONFIG=$KUBECONFIG_PATH nohup "$TARGET/debug/kong-standin" fleet --record-dir "$RECORD_DIR" >>"$STANDIN_LOG" 2>&1 &
 echo $! >"$STANDIN_PID_FILE"
 
 log "applying config/samples/"
@@ -121,9 +173,17 @@ for upstream in config.get("upstreams", []):
     print(f"  upstream {upstream['name']}: {targets}")
 PY
 fi
+echo
+trace=$(kc -n default get events.events.k8s.io --sort-by=.metadata.creationTimestamp \
+  --field-selector regarding.kind=Gateway,regarding.name=kong,reportingController=kongress \
+  -o jsonpath='{range .items[*]}{.note}{"\n"}{end}' | sed -n 's/.*(trace \([0-9a-f]\{32\}\))$/\1/p' | tail -n 1)
+if [[ -n $trace ]]; then
+  echo "The trace of the reconcile behind the Gateway's latest Event ($JAEGER_QUERY/api/traces/$trace):"
+  "$ROOT/hack/trace.sh" "$trace" | sed 's/^/  /' || true
+fi
 cat <<MSG
 
-kongress is running (pid $(cat "$PID_FILE"), log $LOG).
+kongress is running (pid $(cat "$PID_FILE"), log $LOG); Jaeger's query API is $JAEGER_QUERY.
 Explore with:
   eval \$(e2e/cluster env $CLUSTER)     # then use e2e/.bin/kubectl
   e2e/.bin/kubectl describe gateway kong
@@ -131,5 +191,7 @@ Explore with:
   e2e/.bin/kubectl get httproute echo -o yaml
   target/debug/kongress translate -f config/samples     # the same config, offline
   ls $RECORD_DIR                                          # every config the stand-ins received
+  hack/trace.sh --gateway kong                            # the trace behind the Gateway's latest Event
+  curl -s "$JAEGER_QUERY/api/traces?service=kongress&operation=push&limit=5"   # the latest pushes
 Stop everything with: make run-down
 MSG

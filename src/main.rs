@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use kongress::controller::{self, Settings};
-use tracing::error;
-use tracing_subscriber::EnvFilter;
+use tracing::{error, info};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -133,14 +132,12 @@ enum LogFormat {
     Json,
 }
 
-fn init_logging(format: LogFormat, filter: &str) {
-    let filter = EnvFilter::try_new(filter).unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colours only for a terminal: redirected logs stay greppable.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+impl From<LogFormat> for kongress::telemetry::LogFormat {
+    fn from(format: LogFormat) -> Self {
+        match format {
+            LogFormat::Text => Self::Text,
+            LogFormat::Json => Self::Json,
+        }
     }
 }
 
@@ -244,14 +241,32 @@ fn translate(args: &TranslateArgs) -> Result<String, String> {
 }
 
 fn run(args: RunArgs) -> ExitCode {
-    init_logging(args.log_format, &args.log_filter);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(err) => {
-            error!(%err, "could not start the async runtime");
+            eprintln!("kongress: could not start the async runtime: {err}");
             return ExitCode::FAILURE;
         }
     };
+    // Logs, and traces when an OTLP endpoint is configured (OTEL_* variables only).
+    let telemetry = match kongress::telemetry::init(args.log_format.into(), &args.log_filter, runtime.handle()) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("kongress: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match telemetry.traces() {
+        Some(traces) => info!(endpoint = %traces.endpoint, protocol = %traces.protocol, "exporting traces over OTLP"),
+        None => info!("no OTLP endpoint configured: traces are off"),
+    }
+    let code = run_operator(args, &runtime);
+    // Flushes the spans still queued, while the runtime that exports them still runs.
+    telemetry.shutdown();
+    code
+}
+
+fn run_operator(args: RunArgs, runtime: &tokio::runtime::Runtime) -> ExitCode {
     // The name on the Lease and in Events: POD_NAME, else hostname and pid.
     let identity = kongress::leader::identity(args.instance.as_deref());
     let timing = kongress::leader::Timing {

@@ -7,6 +7,7 @@
 //! say how to start one.
 
 pub mod fleet;
+pub mod jaeger;
 pub mod openmetrics;
 pub mod standin;
 
@@ -131,6 +132,11 @@ impl Operator {
 
     /// [`Operator::start`] with extra command-line arguments.
     pub async fn start_with(name: &str, extra: &[&str]) -> Result<Self> {
+        Self::start_with_env(name, extra, &[]).await
+    }
+
+    /// [`Operator::start_with`] with extra environment variables.
+    pub async fn start_with_env(name: &str, extra: &[&str], env: &[(&str, &str)]) -> Result<Self> {
         let logs = workspace_dir().join("target/e2e-logs");
         std::fs::create_dir_all(&logs)?;
         let log = logs.join(format!("{name}.log"));
@@ -145,6 +151,7 @@ impl Operator {
             .env("KUBECONFIG", operator_kubeconfig()?)
             .env("RUST_LOG", "info,kongress=debug")
             .env("NO_COLOR", "1")
+            .envs(env.iter().copied())
             .stdout(Stdio::from(file.try_clone()?))
             .stderr(Stdio::from(file))
             .kill_on_drop(true)

@@ -33,6 +33,7 @@ TARGETS=(
   "kwok|kwok|sigs.k8s.io/kwok/cmd/kwok"
   "helm|helm|helm.sh/helm/v3/cmd/helm"
   "deck|deck|github.com/kong/deck"
+  "jaeger|jaeger|github.com/jaegertracing/jaeger/cmd/jaeger"
 )
 
 log() { printf '[build] %s\n' "$*" >&2; }
@@ -105,6 +106,14 @@ ldflags_for() { # ldflags_for <name> <module folder>
     deck)
       v=$(modver deck github.com/kong/deck)
       printf ' -X github.com/kong/deck/cmd.VERSION=%s' "$v"
+      ;;
+    jaeger)
+      # The Go module is tagged v1.x.y; the jaeger binary belongs to the v2 line
+      # released with it, v2.(x-63).y (CHANGELOG.md: "v1.76.0 / v2.13.0").
+      v=$(modver jaeger github.com/jaegertracing/jaeger)
+      local minor=${v#v1.}; minor=${minor%%.*}
+      printf ' -X github.com/jaegertracing/jaeger/internal/version.latestVersion=v2.%s.%s' \
+        "$((minor - 63))" "${v##*.}"
       ;;
   esac
 }

@@ -8,6 +8,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 use super::error::ReconcileError;
 
@@ -46,6 +47,7 @@ fn log_write<K: Resource<DynamicType = ()>>(verb: &str, object: &K) {
 }
 use crate::api::labels::{APPLIED_HASH_ANNOTATION, FIELD_MANAGER};
 use crate::render::content_hash;
+use crate::telemetry::spans;
 
 /// Applies `desired` unless the live object already carries the hash of this exact
 /// desired state. Returns whether a write was made.
@@ -61,13 +63,17 @@ where
     let namespace = desired.namespace().unwrap_or_default();
     let api: Api<K> = Api::namespaced(client.clone(), &namespace);
     log_write("apply", &desired);
-    api.patch(
-        &desired.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&desired),
-    )
-    .await
-    .map_err(write_error("apply", &desired))?;
+    let span = spans::write("apply", &K::kind(&()), desired.meta());
+    let result = api
+        .patch(
+            &desired.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&desired),
+        )
+        .instrument(span.clone())
+        .await;
+    spans::record_write(&span, &result);
+    result.map_err(write_error("apply", &desired))?;
     Ok(true)
 }
 
@@ -82,7 +88,13 @@ where
     }
     let api: Api<K> = Api::namespaced(client.clone(), &live.namespace().unwrap_or_default());
     log_write("delete", live);
-    match api.delete(&live.name_any(), &DeleteParams::background()).await {
+    let span = spans::write("delete", &K::kind(&()), live.meta());
+    let result = api
+        .delete(&live.name_any(), &DeleteParams::background())
+        .instrument(span.clone())
+        .await;
+    spans::record_write(&span, &result);
+    match result {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
         Err(error) => Err(write_error("delete", live)(error)),
@@ -101,9 +113,12 @@ where
         "status": status,
     });
     log_write("patch status", object);
+    let span = spans::write("patch status", &K::kind(&()), object.meta());
     let result = api
         .patch_status(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .instrument(span.clone())
         .await;
+    spans::record_write(&span, &result);
     ignore_not_found(result).map_err(write_error("patch status of", object))
 }
 
@@ -116,9 +131,12 @@ where
         "metadata": { "resourceVersion": object.resource_version(), "finalizers": finalizers },
     });
     log_write("set finalizers", object);
+    let span = spans::write("set finalizers", &K::kind(&()), object.meta());
     let result = api
         .patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
+        .instrument(span.clone())
         .await;
+    spans::record_write(&span, &result);
     ignore_not_found(result).map_err(write_error("set finalizers of", object))
 }
 

@@ -6,7 +6,6 @@ use gateway_api::gateways::GatewayStatus;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Secret, Service};
 use kube::api::Api;
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use tracing::{info, warn};
@@ -14,6 +13,7 @@ use tracing::{info, warn};
 use super::Context;
 use super::apply::{apply_if_changed, delete_if_present, patch_status, set_finalizers};
 use super::error::ReconcileError;
+use super::events::Change;
 use crate::api::{Gateway, ObjectKey};
 use crate::decide::{FinalizerChange, ManagedKind, ManagedObject, Outcome, RouteStatusWrite};
 use crate::status::StatusEvent;
@@ -175,22 +175,18 @@ async fn write_route_status(ctx: &Context, write: &RouteStatusWrite) -> Result<(
     Ok(())
 }
 
-/// Publishes the Events of a status change, so `kubectl describe` tells the story.
+/// Publishes the Events of a status change, so `kubectl describe` tells the story; each
+/// names the trace of this reconcile.
 async fn publish_events<K: Resource<DynamicType = ()>>(ctx: &Context, object: &K, events: &[StatusEvent]) {
     let reference = object.object_ref(&());
+    let trace_id = crate::telemetry::current_trace_id();
     for status_event in events {
-        let event = Event {
-            type_: if status_event.warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: status_event.reason.clone(),
-            note: Some(status_event.note.clone()),
-            action: "Reconcile".into(),
-            secondary: None,
+        let change = Change {
+            warning: status_event.warning,
+            reason: &status_event.reason,
+            note: &status_event.note,
         };
-        if let Err(error) = ctx.recorder.publish(&event, &reference).await {
+        if let Err(error) = ctx.recorder.publish(&reference, &change, trace_id.as_deref()).await {
             warn!(%error, "could not publish Event");
         }
     }

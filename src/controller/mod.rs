@@ -1,6 +1,7 @@
 mod admin_tls;
 mod apply;
 mod error;
+mod events;
 mod execute;
 mod operations;
 mod push;
@@ -24,7 +25,6 @@ use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::{WatchStreamExt, reflector::reflector, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -44,6 +44,7 @@ use crate::kong::PushState;
 use crate::leader::{ElectionSettings, Leadership};
 use crate::metrics::Metrics;
 use crate::pki::CertificateAuthority;
+use crate::telemetry::{self, linked};
 use crate::translate::routes::{GrpcRoute, HttpRoute, TcpRoute, TlsRoute, UdpRoute};
 use crate::translate::{KongConfig, RouteView, Translator};
 
@@ -77,7 +78,7 @@ pub struct Context {
     pub client: Client,
     pub settings: Settings,
     pub stores: Stores,
-    pub recorder: Recorder,
+    pub recorder: events::EventRecorder,
     /// Signs the admin API certificates; loaded (or created) once at start.
     pub ca: Arc<CertificateAuthority>,
     /// Pushes each class's decided config to its Kong pods.
@@ -327,7 +328,8 @@ async fn run_controller(
                         .filter_map(move |event| {
                             // Watch errors are retried by the watcher itself; nothing to trigger.
                             let classes = event.ok().map(|route| {
-                                let view = $view(&Arc::new(route));
+                                let route = Arc::new(route);
+                                let view = $view(&route);
                                 let key = &view.route.key;
                                 let cached = lookup
                                     .get(&ObjectRef::new(&key.name).within(&key.namespace))
@@ -337,7 +339,7 @@ async fn run_controller(
                                 let measure = health.caches_synced() && leadership.is_leader();
                                 let names: Vec<String> = classes.iter().map(|c| c.name.clone()).collect();
                                 metrics.route_event(&view.route, view.generation, !cached, &names, measure);
-                                futures::stream::iter(classes)
+                                futures::stream::iter(telemetry::woke(route.as_ref(), classes))
                             });
                             std::future::ready(classes)
                         })
@@ -368,12 +370,8 @@ async fn run_controller(
         routes: route_stores,
         crds,
     };
-    let reporter = Reporter {
-        controller: "kongress".into(),
-        instance: settings.instance.clone(),
-    };
     let context = Arc::new(Context {
-        recorder: Recorder::new(client.clone(), reporter),
+        recorder: events::EventRecorder::new(client.clone(), "kongress", settings.instance.clone()),
         push: PushHub::new(
             ca.clone(),
             kong_pods.clone(),
@@ -412,35 +410,53 @@ async fn run_controller(
         std::future::ready(())
     }));
     controller
-        .watches_stream(gateway_events, move |gateway| gateway_trigger.classes_for(&gateway))
-        .watches_stream(secret_events, move |secret| secret_trigger.classes_for_secret(&secret))
-        .watches_stream(grant_events, move |grant| {
-            triggers::classes_for_grant(&grant, &gateways_for_grants)
-        })
-        .watches_stream(proxy_events, move |proxy| {
-            triggers::classes_for_proxy(&proxy, &classes_for_proxies)
-        })
-        .watches_stream(crd_events, move |crd| {
-            if crate::status::is_gateway_api_crd(&crd.name_any()) {
-                triggers::all_owned_classes(&classes_for_crds)
-            } else {
-                Vec::new()
-            }
-        })
+        // `linked`: the reconcile an event wakes links to the event's span (when tracing).
+        .watches_stream(
+            gateway_events,
+            linked(move |gateway| gateway_trigger.classes_for(&gateway)),
+        )
+        .watches_stream(
+            secret_events,
+            linked(move |secret| secret_trigger.classes_for_secret(&secret)),
+        )
+        .watches_stream(
+            grant_events,
+            linked(move |grant| triggers::classes_for_grant(&grant, &gateways_for_grants)),
+        )
+        .watches_stream(
+            proxy_events,
+            linked(move |proxy| triggers::classes_for_proxy(&proxy, &classes_for_proxies)),
+        )
+        .watches_stream(
+            crd_events,
+            linked(move |crd: PartialObjectMeta<CustomResourceDefinition>| {
+                if crate::status::is_gateway_api_crd(&crd.name_any()) {
+                    triggers::all_owned_classes(&classes_for_crds)
+                } else {
+                    Vec::new()
+                }
+            }),
+        )
         // A label change can open or close a namespace to routes: every class looks again.
-        .watches_stream(namespace_events, move |_namespace: Namespace| {
-            triggers::all_owned_classes(&classes_for_namespaces)
-        })
+        .watches_stream(
+            namespace_events,
+            linked(move |_namespace: Namespace| triggers::all_owned_classes(&classes_for_namespaces)),
+        )
         .reconcile_on(route_events)
         .reconcile_on(push_events)
-        .watches_stream(service_events, move |service| {
-            triggers::classes_for_service(&service, &index_for_services)
-        })
-        .watches_stream(slice_events, move |slice| {
-            triggers::classes_for_endpoint_slice(&slice, &index_for_slices)
-        })
+        .watches_stream(
+            service_events,
+            linked(move |service| triggers::classes_for_service(&service, &index_for_services)),
+        )
+        .watches_stream(
+            slice_events,
+            linked(move |slice| triggers::classes_for_endpoint_slice(&slice, &index_for_slices)),
+        )
         // Not `owns_stream`: it would look the cluster-scoped owner up in the child's namespace.
-        .watches_stream(deployment_events, |deployment| triggers::class_of_managed(&deployment))
+        .watches_stream(
+            deployment_events,
+            linked(|deployment: Deployment| triggers::class_of_managed(&deployment)),
+        )
         // Becoming leader reconciles every class at once (a standby left them alone).
         .reconcile_all_on(operations::became_leader(&leadership))
         .graceful_shutdown_on(ops.shutdown.clone())

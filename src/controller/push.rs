@@ -19,10 +19,11 @@ use gateway_api::gatewayclasses::GatewayClass;
 use k8s_openapi::api::core::v1::Pod;
 use kube::ResourceExt;
 use kube::runtime::reflector::{ObjectRef, Store};
+use opentelemetry::trace::SpanContext;
 use rustls::ClientConfig;
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, Span, debug, info, warn};
 
 use crate::api::labels::{COMPONENT_LABEL, INSTANCE_LABEL};
 use crate::kong::admin::{AdminTarget, ClientTls, PodAdmin, PostOutcome, Timeouts};
@@ -31,6 +32,8 @@ use crate::leader::Leadership;
 use crate::metrics::{Metrics, PushResult};
 use crate::pki::{CertificateAuthority, LEAF_VALIDITY};
 use crate::render::{DataPlaneNames, KONG_COMPONENT};
+use crate::telemetry;
+use crate::telemetry::spans::{self, PushTarget, TraceOrigin};
 use crate::translate::KongConfig;
 
 /// Name of the Kong container and of its admin port, as the renderer writes them.
@@ -74,11 +77,13 @@ impl PushOptions {
     }
 }
 
-/// What a class's push works on: its data plane's names and the decided config.
+/// What a class's push works on: its data plane's names and the decided config, with the
+/// reconcile that decided it (the parent of the push spans).
 #[derive(Clone, Debug)]
 struct ClassTarget {
     names: DataPlaneNames,
     config: Arc<KongConfig>,
+    origin: TraceOrigin,
 }
 
 struct ClassHandle {
@@ -183,6 +188,7 @@ impl PushHub {
         let target = ClassTarget {
             names: names.clone(),
             config,
+            origin: TraceOrigin::current(),
         };
         if let Some(handle) = classes.get_mut(class)
             && !handle.task.is_finished()
@@ -328,11 +334,13 @@ fn pod_spec(pod: &Pod) -> Option<PodSpec> {
 struct Worker {
     identity: (String, SocketAddr, i32),
     generation: u64,
-    commands: mpsc::Sender<PodAction>,
+    commands: mpsc::Sender<(PodAction, TraceOrigin)>,
     task: JoinHandle<()>,
 }
 
-type WorkerResult = (String, u64, PodResult);
+/// A pod's answer, from the worker of that generation, with the span of its push (if any
+/// was traced) for the reconcile it wakes to link to.
+type WorkerResult = (String, u64, PodResult, Option<SpanContext>);
 
 async fn run_class(
     class: String,
@@ -347,6 +355,11 @@ async fn run_class(
     let (results_tx, mut results) = mpsc::unbounded_channel::<WorkerResult>();
     let mut target_changed = true;
     let mut pods_dirty = true;
+    // The reconcile that decided the config being pushed, and the traced pushes whose
+    // results are not yet published.
+    let mut origin = TraceOrigin::default();
+    let mut pushes_of_origin = 0usize;
+    let mut traced_results: Vec<SpanContext> = Vec::new();
     // The last failure logged per pod: a pod failing the same way again logs at debug.
     let mut logged_failures: HashMap<String, String> = HashMap::new();
     loop {
@@ -364,6 +377,8 @@ async fn run_class(
                         if let Some(bytes) = state.desired_body_len() {
                             shared.metrics.config_prepared(&class, bytes, &target.config);
                         }
+                        origin = target.origin;
+                        pushes_of_origin = 0;
                     }
                     Ok(false) => {}
                     Err(error) => warn!(gateway_class = %class, %error, "could not serialise the config"),
@@ -415,7 +430,20 @@ async fn run_class(
 
         let now = Instant::now();
         for (pod, action) in state.next_actions(now) {
-            let sent = workers.get(&pod).is_some_and(|w| w.commands.try_send(action).is_ok());
+            let action_origin = match action {
+                PodAction::Push(_) => {
+                    pushes_of_origin += 1;
+                    if pushes_of_origin > spans::CHILD_PUSHES {
+                        origin.linked()
+                    } else {
+                        origin.clone()
+                    }
+                }
+                PodAction::ReadStatus => TraceOrigin::default(),
+            };
+            let sent = workers
+                .get(&pod)
+                .is_some_and(|w| w.commands.try_send((action, action_origin)).is_ok());
             if !sent {
                 // Cannot happen while the state and the workers agree; never leave the pod busy.
                 state.record(
@@ -428,7 +456,7 @@ async fn run_class(
                 );
             }
         }
-        publish(&shared, &class, state.state());
+        publish(&shared, &class, state.state(), &mut traced_results);
 
         let wakeup = state.next_wakeup().map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -439,8 +467,9 @@ async fn run_class(
                 target_changed = true;
             }
             () = pods_changed.notified() => pods_dirty = true,
-            Some((pod, worker_generation, result)) = results.recv() => {
+            Some((pod, worker_generation, result, push)) = results.recv() => {
                 if workers.get(&pod).is_some_and(|w| w.generation == worker_generation) {
+                    traced_results.extend(push);
                     match &result {
                         PodResult::Failed { error, .. } if logged_failures.get(&pod) == Some(error) => {
                             debug!(gateway_class = %class, %pod, %error, "Kong admin request failed again");
@@ -470,14 +499,21 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
     }
 }
 
-fn publish(shared: &Shared, class: &str, state: PushState) {
+/// Keeps the class's push state and, when it changed, wakes the class's reconcile, which
+/// links to `pushes` (the traced pushes since the last publish; emptied either way).
+fn publish(shared: &Shared, class: &str, state: PushState, pushes: &mut Vec<SpanContext>) {
     shared.metrics.push_state(class, &state);
     let Ok(mut states) = shared.states.lock() else {
         return;
     };
     if states.get(class) == Some(&state) {
+        pushes.clear();
         return;
     }
+    // Before the state is visible: a reconcile that reads it also takes the links.
+    pushes
+        .drain(..)
+        .for_each(|push| telemetry::link_next_reconcile(class, push));
     states.insert(class.to_string(), state);
     // The controller may be shutting down; nothing to wake then.
     let _ = shared.trigger.unbounded_send(ObjectRef::new(class));
@@ -515,14 +551,15 @@ fn spawn_worker(
     shared: &Arc<Shared>,
     results: mpsc::UnboundedSender<WorkerResult>,
 ) -> Worker {
-    let (commands, mut queue) = mpsc::channel::<PodAction>(1);
+    let (commands, mut queue) = mpsc::channel::<(PodAction, TraceOrigin)>(1);
     let shared = shared.clone();
     let class = class.to_string();
     let task = tokio::spawn(async move {
         let mut admin: Option<PodAdmin> = None;
-        while let Some(action) = queue.recv().await {
+        while let Some((action, origin)) = queue.recv().await {
             let started = Instant::now();
             let push = matches!(action, PodAction::Push(_));
+            let span = push_span(&origin, &class, &pod, &target, &action);
             let result = match shared.identity.tls() {
                 // Checked as the request leaves: leadership may have gone since it was queued.
                 _ if push && !shared.leadership.is_leader() => PodResult::Failed {
@@ -541,16 +578,22 @@ fn spawn_worker(
                         }
                         None => admin.insert(PodAdmin::new(target.clone(), tls, shared.options.timeouts)),
                     };
-                    perform(admin, action, &shared).await
+                    perform(admin, action, &shared).instrument(span.clone()).await
                 }
             };
-            debug!(gateway_class = %class, %pod, elapsed = ?started.elapsed(), "admin request done");
+            record_push(&span, &result);
             if push {
-                shared
-                    .metrics
-                    .pushed(&class, &pod, push_result(&result), started.elapsed());
+                // Inside the push's span, so the histogram's exemplar names its trace.
+                span.in_scope(|| {
+                    shared
+                        .metrics
+                        .pushed(&class, &pod, push_result(&result), started.elapsed())
+                });
             }
-            if results.send((pod.clone(), generation, result)).is_err() {
+            let traced = spans::link_to(&span);
+            drop(span);
+            debug!(gateway_class = %class, %pod, elapsed = ?started.elapsed(), "admin request done");
+            if results.send((pod.clone(), generation, result, traced)).is_err() {
                 break;
             }
         }
@@ -560,6 +603,39 @@ fn spawn_worker(
         generation,
         commands,
         task,
+    }
+}
+
+/// The span of a `POST /config` (none for a status read, which changes nothing).
+fn push_span(origin: &TraceOrigin, class: &str, pod: &str, target: &AdminTarget, action: &PodAction) -> Span {
+    match action {
+        PodAction::ReadStatus => Span::none(),
+        PodAction::Push(config) => spans::push(
+            origin,
+            PushTarget {
+                class,
+                pod,
+                address: &target.address,
+                config_hash: &config.hash,
+                bytes: config.body.len(),
+                excluded: config.excluded.len(),
+            },
+        ),
+    }
+}
+
+fn record_push(span: &Span, result: &PodResult) {
+    match result {
+        PodResult::Status(_) => {}
+        PodResult::Accepted(_) => spans::record_outcome(span, "accepted"),
+        PodResult::Rejected(_, rejection) => {
+            spans::record_outcome(span, "rejected");
+            spans::record_kong_error(span, &rejection.message);
+        }
+        PodResult::Failed { error, .. } => {
+            spans::record_outcome(span, "failed");
+            spans::record_error(span, error);
+        }
     }
 }
 

@@ -12,7 +12,7 @@ use k8s_openapi::jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
-use tracing::instrument;
+use tracing::Instrument;
 
 use super::Context;
 use super::admin_tls::admin_secret_data;
@@ -23,6 +23,7 @@ use crate::api::{BUNDLE_VERSION_ANNOTATION, Gateway, ObjectKey};
 use crate::decide::{AdminTls, ClassSnapshot, LiveDataPlane, ManagedKind, ManagedObject, owns, resolve_parameters};
 use crate::render::data_plane_names;
 use crate::status::InstalledCrd;
+use crate::telemetry;
 use crate::translate::RouteSet;
 
 /// How often a converged class is looked at again even without a watch event, so a
@@ -140,7 +141,6 @@ fn class_routes(ctx: &Context, gateways: &[Arc<Gateway>]) -> RouteSet {
     }
 }
 
-#[instrument(skip_all, fields(gateway_class = %class.name_any()))]
 pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if !ctx.leadership.is_leader() {
         // A standby keeps its caches warm and leaves every class alone; becoming leader
@@ -157,8 +157,34 @@ async fn reconcile_class(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<
     if !owns(&class) {
         ctx.push.forget(&class.name_any());
         ctx.forget_translator(&class.name_any());
+        telemetry::forget_links(&class.name_any());
         return Ok(Action::await_change());
     }
+    let span = telemetry::spans::reconcile(&class.name_any(), class.metadata.generation);
+    let result = reconcile_owned(class, ctx).instrument(span.clone()).await;
+    match &result {
+        Ok(Reconciled::Done) => telemetry::spans::record_outcome(&span, "done"),
+        Ok(Reconciled::AwaitChange) => telemetry::spans::record_outcome(&span, "await_change"),
+        Err(error) => {
+            telemetry::spans::record_outcome(&span, if error.is_refusal() { "refused" } else { "error" });
+            telemetry::spans::record_error(&span, error);
+        }
+    }
+    result.map(|reconciled| match reconciled {
+        Reconciled::Done => Action::requeue(RESYNC),
+        Reconciled::AwaitChange => Action::await_change(),
+    })
+}
+
+/// How a reconcile that wrote everything ended.
+enum Reconciled {
+    /// Look again at the next resync.
+    Done,
+    /// The class was written; its watch event brings the next round.
+    AwaitChange,
+}
+
+async fn reconcile_owned(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Reconciled, ReconcileError> {
     ctx.stores.wait_until_ready().await?;
     let class_name = class.name_any();
     ctx.metrics.reconcile_started(&class_name);
@@ -184,6 +210,12 @@ async fn reconcile_class(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<
         },
     };
     let routes = class_routes(&ctx, &gateways);
+    let span = tracing::Span::current();
+    span.record("gateways", gateways.len());
+    span.record(
+        "routes",
+        routes.http.len() + routes.grpc.len() + routes.tls.len() + routes.tcp.len() + routes.udp.len(),
+    );
     let mut services = BTreeMap::new();
     let mut endpoint_slices: BTreeMap<ObjectKey, Vec<_>> = BTreeMap::new();
     for view in routes.views() {
@@ -238,8 +270,8 @@ async fn reconcile_class(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<
     };
     let outcome = ctx.decide(&class_name, &snapshot);
     match execute::execute(&ctx, &class, &outcome).await {
-        Ok(execute::Executed::Done) => Ok(Action::requeue(RESYNC)),
-        Ok(execute::Executed::AwaitChange) => Ok(Action::await_change()),
+        Ok(execute::Executed::Done) => Ok(Reconciled::Done),
+        Ok(execute::Executed::AwaitChange) => Ok(Reconciled::AwaitChange),
         // The API server refused what the user's input produced (an admission policy, an
         // invalid resource request): decide again knowing that, so the Gateways say so.
         Err(error) if error.is_refusal() => {

@@ -19,6 +19,7 @@ use k8s_openapi::api::core::v1::{Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, OwnerReference, Time};
 use kube::ResourceExt;
+use tracing::field;
 
 use crate::api::conditions::types;
 use crate::api::labels::{GATEWAY_CLASS_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
@@ -189,30 +190,61 @@ pub fn decide_with(snapshot: &ClassSnapshot<'_>, translator: &mut Translator) ->
     let parameters = resolve_parameters(class, snapshot.operator_namespace, snapshot.proxies);
     let names = data_plane_names(&class_name, &parameters.namespace);
 
-    let plan = plan_class(&PlanInput {
-        gateways: &snapshot.gateways,
-        secrets: snapshot.secrets,
-        grants: snapshot.grants,
-        settings: PlanSettings {
-            status_port: parameters.proxy.status_port(),
-            admin_port: parameters.proxy.admin_port(),
-            port_mode: parameters.proxy.port_mode(),
-        },
-    });
-    let mut translation = translator.translate(&TranslateInput {
-        gateways: &snapshot.gateways,
-        plan: &plan,
-        routes: snapshot.routes,
-        services: snapshot.services,
-        endpoint_slices: snapshot.endpoint_slices,
-        secrets: snapshot.secrets,
-        grants: snapshot.grants,
-        namespaces: snapshot.namespaces,
-    });
-
-    if let Some(push) = &snapshot.push {
-        report_rejections(&mut translation, push);
-    }
+    // Spans are instrumentation only: disabled (and skipped) unless traces are exported or
+    // the log filter asks for them.
+    let plan = {
+        let span = tracing::debug_span!("plan", gateways = snapshot.gateways.len(), listeners = field::Empty);
+        let _entered = span.enter();
+        let plan = plan_class(&PlanInput {
+            gateways: &snapshot.gateways,
+            secrets: snapshot.secrets,
+            grants: snapshot.grants,
+            settings: PlanSettings {
+                status_port: parameters.proxy.status_port(),
+                admin_port: parameters.proxy.admin_port(),
+                port_mode: parameters.proxy.port_mode(),
+            },
+        });
+        if !span.is_disabled() {
+            span.record(
+                "listeners",
+                plan.gateways.iter().map(|g| g.listeners.len()).sum::<usize>(),
+            );
+        }
+        plan
+    };
+    let translation = {
+        let span = tracing::debug_span!(
+            "translate",
+            routes = field::Empty,
+            kong_services = field::Empty,
+            kong_routes = field::Empty
+        );
+        let _entered = span.enter();
+        let mut translation = translator.translate(&TranslateInput {
+            gateways: &snapshot.gateways,
+            plan: &plan,
+            routes: snapshot.routes,
+            services: snapshot.services,
+            endpoint_slices: snapshot.endpoint_slices,
+            secrets: snapshot.secrets,
+            grants: snapshot.grants,
+            namespaces: snapshot.namespaces,
+        });
+        if let Some(push) = &snapshot.push {
+            report_rejections(&mut translation, push);
+        }
+        if !span.is_disabled() {
+            let config = &translation.config;
+            span.record("routes", translation.routes.len());
+            span.record("kong_services", config.services.len());
+            span.record(
+                "kong_routes",
+                config.routes.len() + config.services.iter().map(|s| s.routes.len()).sum::<usize>(),
+            );
+        }
+        translation
+    };
 
     let verdict = ClassVerdict {
         invalid_parameters: parameters.problem.clone(),
@@ -228,7 +260,11 @@ pub fn decide_with(snapshot: &ClassSnapshot<'_>, translator: &mut Translator) ->
 
     let finalizer = finalizer_change(class, !snapshot.gateways.is_empty());
     let serve = class_problem.is_none() && !snapshot.gateways.is_empty();
-    let rendered = serve.then(|| desired_data_plane(snapshot, &parameters, &names, &plan));
+    let rendered = serve.then(|| {
+        let _span =
+            tracing::debug_span!("render", deployment = %names.deployment, namespace = %names.namespace).entered();
+        desired_data_plane(snapshot, &parameters, &names, &plan)
+    });
     let prune = prune_list(snapshot, &names, rendered.as_ref().map(|(d, _)| d), serve);
     let env_clashes = rendered
         .as_ref()
@@ -249,9 +285,18 @@ pub fn decide_with(snapshot: &ClassSnapshot<'_>, translator: &mut Translator) ->
         cluster_ips,
         config: config_state(snapshot.push.as_ref(), &translation),
     };
-    let gateway_statuses = gateway_statuses(snapshot, &plan, &translation, &data_plane);
-    let class_conditions = class_conditions(class, &verdict, &env_clashes, &snapshot.now);
-    let route_statuses = route_statuses(snapshot, &translation);
+    let (gateway_statuses, class_conditions, route_statuses) = {
+        let span = tracing::debug_span!("status", gateway_writes = field::Empty, route_writes = field::Empty);
+        let _entered = span.enter();
+        let gateway_statuses = gateway_statuses(snapshot, &plan, &translation, &data_plane);
+        let class_conditions = class_conditions(class, &verdict, &env_clashes, &snapshot.now);
+        let route_statuses = route_statuses(snapshot, &translation);
+        if !span.is_disabled() {
+            span.record("gateway_writes", gateway_statuses.iter().filter(|w| w.changed).count());
+            span.record("route_writes", route_statuses.iter().filter(|w| w.changed).count());
+        }
+        (gateway_statuses, class_conditions, route_statuses)
+    };
 
     Outcome {
         finalizer,
