@@ -148,20 +148,15 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         return Ok(Action::await_change());
     }
     let started = std::time::Instant::now();
-    let result = reconcile_class(class, ctx.clone()).await;
-    ctx.metrics.reconciled(started.elapsed(), result.as_ref().err());
-    result
-}
-
-async fn reconcile_class(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if !owns(&class) {
         ctx.push.forget(&class.name_any());
         ctx.forget_translator(&class.name_any());
         telemetry::forget_links(&class.name_any());
+        ctx.metrics.reconciled(started.elapsed(), None);
         return Ok(Action::await_change());
     }
     let span = telemetry::spans::reconcile(&class.name_any(), class.metadata.generation);
-    let result = reconcile_owned(class, ctx).instrument(span.clone()).await;
+    let result = reconcile_owned(class, ctx.clone()).instrument(span.clone()).await;
     match &result {
         Ok(Reconciled::Done) => telemetry::spans::record_outcome(&span, "done"),
         Ok(Reconciled::AwaitChange) => telemetry::spans::record_outcome(&span, "await_change"),
@@ -170,6 +165,8 @@ async fn reconcile_class(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<
             telemetry::spans::record_error(&span, error);
         }
     }
+    // Inside the reconcile's span, so the duration's exemplar names its trace.
+    span.in_scope(|| ctx.metrics.reconciled(started.elapsed(), result.as_ref().err()));
     result.map(|reconciled| match reconciled {
         Reconciled::Done => Action::requeue(RESYNC),
         Reconciled::AwaitChange => Action::await_change(),
