@@ -350,11 +350,16 @@ fn reference_phase(top: &Map<String, Value>, fields: &mut Map<String, Value>, fl
         let Some(reference) = service.get("client_certificate") else {
             continue;
         };
-        let id = reference.get("id").and_then(Value::as_str).unwrap_or_default();
-        if !certificate_ids.contains(id) {
+        // Kong's declarative schema makes every foreign key a string field (the id).
+        let problem = match reference.as_str() {
+            Some(id) if certificate_ids.contains(id) => None,
+            Some(id) => Some(format!(
+                "invalid reference 'client_certificate: {id}' (no such entry in 'certificates')"
+            )),
+            None => Some("client_certificate: expected a string".to_string()),
+        };
+        if let Some(message) = problem {
             let key = text(service, "name").unwrap_or("?").to_string();
-            let message =
-                format!("invalid reference 'client_certificate: {reference}' (no such entry in 'certificates')");
             let section = fields.entry("services").or_insert_with(|| json!({}));
             if let Some(section) = section.as_object_mut() {
                 section.insert(key, json!([message]));
@@ -426,7 +431,7 @@ mod tests {
     #[test]
     fn a_broken_client_certificate_reference_is_keyed_by_service_name() {
         let config = json!({"_format_version": "3.0", "services": [
-            {"name": "a", "host": "u", "client_certificate": {"id": "4f0b8a2e-6a53-4b1b-9a83-36b0d4b6e0a1"}}
+            {"name": "a", "host": "u", "client_certificate": "4f0b8a2e-6a53-4b1b-9a83-36b0d4b6e0a1"}
         ]});
         let answer = check(config).expect_err("rejected");
         assert!(
@@ -434,6 +439,28 @@ mod tests {
                 .as_str()
                 .is_some_and(|m| m.starts_with("invalid reference"))
         );
+    }
+
+    #[test]
+    fn a_client_certificate_given_as_an_object_is_refused_like_kong_does() {
+        let config = json!({"_format_version": "3.0",
+            "certificates": [{"id": "4f0b8a2e-6a53-4b1b-9a83-36b0d4b6e0a1", "cert": "c", "key": "k"}],
+            "services": [{"name": "a", "host": "u", "client_certificate": {"id": "4f0b8a2e-6a53-4b1b-9a83-36b0d4b6e0a1"}}]
+        });
+        let answer = check(config).expect_err("rejected");
+        assert_eq!(
+            answer["fields"]["services"]["a"][0],
+            "client_certificate: expected a string"
+        );
+    }
+
+    #[test]
+    fn a_client_certificate_naming_a_certificate_of_the_config_is_accepted() {
+        let config = json!({"_format_version": "3.0",
+            "certificates": [{"id": "4f0b8a2e-6a53-4b1b-9a83-36b0d4b6e0a1", "cert": "c", "key": "k"}],
+            "services": [{"name": "a", "host": "u", "client_certificate": "4f0b8a2e-6a53-4b1b-9a83-36b0d4b6e0a1"}]
+        });
+        assert!(check(config).is_ok());
     }
 
     #[test]
