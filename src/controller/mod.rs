@@ -304,11 +304,11 @@ async fn run_controller(
     let controller = Controller::new(Api::<GatewayClass>::all(client.clone()), watcher::Config::default()).with_config(
         kube::runtime::controller::Config::default()
             .concurrency(settings.concurrency)
-            // 200 ms folds bursts of events into one reconcile. A 5 ms debounce cut a route
-            // change's latency to Kong tenfold but stalled the controller with several classes
-            // whose Kong pods refused connections (seen in the push e2e tests, cause not yet
-            // found): keep 200 ms until that is understood (BENCHMARKS.md).
-            .debounce(Duration::from_millis(200)),
+            // Folds a burst of events into one reconcile without making every change wait:
+            // 200 ms here was a fifth of a second on every route change. (5 ms once stalled
+            // the controller: concurrent reconciles waiting for the caches lost their wake-up
+            // and slept 60 s; `stores::ready` now polls, see BENCHMARKS.md.)
+            .debounce(Duration::from_millis(5)),
     );
     let classes = controller.store();
     let route_index = triggers::RouteIndex::new(gateways.clone());
