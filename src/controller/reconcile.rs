@@ -158,8 +158,8 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
     let span = telemetry::spans::reconcile(&class.name_any(), class.metadata.generation);
     let result = reconcile_owned(class, ctx.clone()).instrument(span.clone()).await;
     match &result {
-        Ok(Reconciled::Done) => telemetry::spans::record_outcome(&span, "done"),
-        Ok(Reconciled::AwaitChange) => telemetry::spans::record_outcome(&span, "await_change"),
+        Ok(execute::Executed::Done) => telemetry::spans::record_outcome(&span, "done"),
+        Ok(execute::Executed::AwaitChange) => telemetry::spans::record_outcome(&span, "await_change"),
         Err(error) => {
             telemetry::spans::record_outcome(&span, if error.is_refusal() { "refused" } else { "error" });
             telemetry::spans::record_error(&span, error);
@@ -167,21 +167,13 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
     }
     // Inside the reconcile's span, so the duration's exemplar names its trace.
     span.in_scope(|| ctx.metrics.reconciled(started.elapsed(), result.as_ref().err()));
-    result.map(|reconciled| match reconciled {
-        Reconciled::Done => Action::requeue(RESYNC),
-        Reconciled::AwaitChange => Action::await_change(),
+    result.map(|executed| match executed {
+        execute::Executed::Done => Action::requeue(RESYNC),
+        execute::Executed::AwaitChange => Action::await_change(),
     })
 }
 
-/// How a reconcile that wrote everything ended.
-enum Reconciled {
-    /// Look again at the next resync.
-    Done,
-    /// The class was written; its watch event brings the next round.
-    AwaitChange,
-}
-
-async fn reconcile_owned(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Reconciled, ReconcileError> {
+async fn reconcile_owned(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<execute::Executed, ReconcileError> {
     ctx.stores.wait_until_ready().await?;
     let class_name = class.name_any();
     ctx.metrics.reconcile_started(&class_name);
@@ -267,8 +259,7 @@ async fn reconcile_owned(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<
     };
     let outcome = ctx.decide(&class_name, &snapshot);
     match execute::execute(&ctx, &class, &outcome).await {
-        Ok(execute::Executed::Done) => Ok(Reconciled::Done),
-        Ok(execute::Executed::AwaitChange) => Ok(Reconciled::AwaitChange),
+        Ok(executed) => Ok(executed),
         // The API server refused what the user's input produced (an admission policy, an
         // invalid resource request): decide again knowing that, so the Gateways say so.
         Err(error) if error.is_refusal() => {
