@@ -233,9 +233,11 @@ impl SortKey {
 /// namespace/name, then kind) rather than compared again for each of their Kong routes, so
 /// the big sort compares integers unless two Kong routes tie on everything but the name.
 pub fn sorted(keys: &[&SortKey]) -> Vec<usize> {
+    // The Kong routes of one Kubernetes route share its source: order each source once.
     let mut sources: Vec<&Arc<Source>> = keys.iter().map(|k| &k.source).collect();
-    sources.sort_unstable_by(|a, b| a.order(b).then_with(|| Arc::as_ptr(a).cmp(&Arc::as_ptr(b))));
+    sources.sort_unstable_by_key(|s| Arc::as_ptr(s));
     sources.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    sources.sort_by(|a, b| a.order(b));
     // Rank by address: equal sources (the same route) share a rank, distinct ones follow order.
     let mut rank_of: Vec<(*const Source, u32)> = Vec::with_capacity(sources.len());
     let mut rank = 0u32;
