@@ -5,7 +5,8 @@
 //! listener no route uses comes and goes, every route attaches again), after a change that
 //! makes every route translate again with expressions atc-router already checked
 //! (`retranslate_all`: a listener port moves back and forth), after one EndpointSlice changes
-//! (`endpoints_change`), and the config serialised to JSON. Run with
+//! (`endpoints_change`), the config serialised to JSON, and what atc-router alone takes to
+//! parse every expression of the config (`atc_router_parse`). Run with
 //! `cargo bench --bench translate`; figures in BENCHMARKS.md.
 
 use std::collections::BTreeMap;
@@ -309,6 +310,29 @@ fn bench_incremental(c: &mut Criterion) {
                 })
             });
             assert_eq!(translator.translate(&input_fewer), translate(&input_fewer));
+        }
+
+        if count == 10_000 {
+            // What atc-router alone costs: every expression of the config parsed once, as a
+            // first translation must (the parse compiles the regular expressions).
+            let expressions: Vec<&str> = first
+                .config
+                .services
+                .iter()
+                .flat_map(|s| s.routes.iter())
+                .chain(first.config.routes.iter())
+                .map(|r| r.expression.as_str())
+                .collect();
+            group.sample_size(10);
+            group.bench_function(BenchmarkId::new("atc_router_parse", count), |b| {
+                b.iter(|| {
+                    expressions
+                        .iter()
+                        .filter(|e| atc_router::parser::parse(e).is_ok())
+                        .count()
+                })
+            });
+            group.sample_size(20);
         }
 
         let serialized_len = serde_json::to_vec(&first.config).map(|v| v.len()).unwrap_or(0);
