@@ -6,7 +6,7 @@
 SHELL := /usr/bin/env bash
 NAME ?= default
 
-.PHONY: help run run-down test lint unit e2e bench crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
+.PHONY: help run run-down test lint unit e2e bench bench-push crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
 
 help:
 	@echo "make run                     local cluster + kongress + the sample Gateway (config/samples/)"
@@ -14,6 +14,7 @@ help:
 	@echo "make test                    lint, unit tests and e2e tests (builds the cluster tools on first use)"
 	@echo "make lint | unit | e2e       the parts of make test"
 	@echo "make bench                   criterion benchmarks of the core and of route translation (BENCHMARKS.md)"
+	@echo "make bench-push              push latency on the local cluster (route write → config on every stand-in)"
 	@echo "make crds                    regenerate crds/ from the Rust types"
 	@echo "make tools                   build etcd, kube-*, kubectl, kwok, helm, deck into e2e/.bin/"
 	@echo "make cluster-up   [NAME=x]   start local cluster NAME (default: default)"
@@ -62,6 +63,9 @@ e2e: tools
 
 bench:
 	cargo bench --bench core --bench translate
+
+bench-push: tools
+	hack/e2e.sh bench
 
 crds:
 	cargo run --quiet --bin kongress -- crds > crds/kongproxies.kongress.dev.yaml

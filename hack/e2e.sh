@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # `make e2e`: a throwaway cluster, the e2e suite against it, and teardown even on failure.
+# `hack/e2e.sh bench`: the same cluster, running the push benchmark (e2e/tests/push_bench.rs)
+# against a release kongress instead of the suite.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -42,10 +44,18 @@ contexts: [{name: kongress, context: {cluster: e2e, user: kongress}}]
 current-context: kongress
 CONFIG
 
+if [[ ${1:-} == bench ]]; then
+  cargo build --quiet --release --bin kongress --manifest-path "$ROOT/Cargo.toml"
+  KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
+    KONGRESS_BIN=$ROOT/target/release/kongress \
+    cargo test --release --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e --test push_bench -- --ignored --nocapture
+  exit 0
+fi
+
 cargo build --quiet --bin kongress --manifest-path "$ROOT/Cargo.toml"
 # The push tests run a Kong admin stand-in on each Kong pod's loopback IP (the kwok stage
 # in e2e/kwok-stages/ gives Kong pods 127.244.x.y addresses).
 # One kongress per test, and they must not overlap: tests run one at a time.
 KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
   KONGRESS_BIN=$ROOT/target/debug/kongress \
-  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e --test provisioning --test push --test routes -- --test-threads=1
+  cargo test --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e ${E2E_TESTS:---test provisioning --test push --test routes --test deck} -- --test-threads=1

@@ -77,7 +77,7 @@ echo $! >"$STANDIN_PID_FILE"
 log "applying config/samples/"
 kc apply -f "$ROOT/config/samples/kongproxy.yaml" -f "$ROOT/config/samples/gatewayclass.yaml" \
   -f "$ROOT/config/samples/gateway.yaml" -f "$ROOT/config/samples/echo.yaml" \
-  -f "$ROOT/config/samples/httproute.yaml" >/dev/null
+  -f "$ROOT/hack/echo-deployment.yaml" -f "$ROOT/config/samples/httproute.yaml" >/dev/null
 
 log "waiting for the Gateway to be Programmed"
 if ! kc -n default wait --for=condition=Programmed gateway/kong --timeout=120s >/dev/null; then

@@ -68,22 +68,44 @@ impl Fleet {
         let fleet_rejections = rejections.clone();
         let task = tokio::spawn(async move {
             let mut events = watcher::watcher(pods, config).boxed();
-            while let Some(event) = events.next().await {
-                let pods: Vec<Pod> = match event {
-                    Ok(Event::Apply(pod) | Event::InitApply(pod)) => vec![pod],
-                    Ok(Event::Delete(pod)) => {
-                        lock(&running).remove(&key(&pod));
-                        continue;
-                    }
-                    Ok(_) => continue,
-                    Err(error) => {
-                        tracing::warn!(%error, "stand-in fleet: pod watch error");
-                        continue;
+            // Pods whose stand-in could not start yet (no loopback IP, Secret not readable):
+            // retried on a timer, since a pod that is already Running brings no more events.
+            let mut waiting: BTreeMap<String, Pod> = BTreeMap::new();
+            let mut retry = tokio::time::interval(std::time::Duration::from_millis(500));
+            loop {
+                let pods: Vec<Pod> = tokio::select! {
+                    event = events.next() => match event {
+                        None => break,
+                        Some(Ok(Event::Apply(pod) | Event::InitApply(pod))) => vec![pod],
+                        Some(Ok(Event::Delete(pod))) => {
+                            waiting.remove(&key(&pod));
+                            lock(&running).remove(&key(&pod));
+                            continue;
+                        }
+                        Some(Ok(_)) => continue,
+                        Some(Err(error)) => {
+                            tracing::warn!(%error, "stand-in fleet: pod watch error");
+                            continue;
+                        }
+                    },
+                    _ = retry.tick() => {
+                        // Read them again: the copy from the last event may predate their IP.
+                        let mut fresh = Vec::new();
+                        for (_, pod) in std::mem::take(&mut waiting) {
+                            let api: Api<Pod> = Api::namespaced(client.clone(), &pod.namespace().unwrap_or_default());
+                            match api.get_opt(&pod.name_any()).await {
+                                Ok(Some(current)) => fresh.push(current),
+                                Ok(None) => {}
+                                Err(_) => fresh.push(pod),
+                            }
+                        }
+                        fresh
                     }
                 };
                 for pod in pods {
                     let pod_key = key(&pod);
                     if pod.metadata.deletion_timestamp.is_some() {
+                        waiting.remove(&pod_key);
                         lock(&running).remove(&pod_key);
                         continue;
                     }
@@ -111,10 +133,16 @@ impl Fleet {
                     match started {
                         Ok(Some(standin)) => {
                             tracing::info!(pod = %pod_key, admin = %standin.admin, "stand-in started");
+                            waiting.remove(&pod_key);
                             lock(&running).insert(pod_key, Running { uid, standin });
                         }
-                        Ok(None) => {}
-                        Err(error) => tracing::warn!(pod = %pod_key, "stand-in not started: {error:#}"),
+                        Ok(None) => {
+                            waiting.insert(pod_key, pod);
+                        }
+                        Err(error) => {
+                            tracing::warn!(pod = %pod_key, "stand-in not started yet: {error:#}");
+                            waiting.insert(pod_key, pod);
+                        }
                     }
                 }
             }

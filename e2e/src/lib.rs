@@ -89,6 +89,15 @@ pub fn kubectl() -> Result<PathBuf> {
     Ok(path)
 }
 
+/// decK built by the e2e tooling (`e2e/.bin/deck`), for offline validation of Kong configs.
+pub fn deck() -> Result<PathBuf> {
+    let path = workspace_dir().join("e2e/.bin/deck");
+    if !path.exists() {
+        bail!("{} not found: run `make tools`", path.display());
+    }
+    Ok(path)
+}
+
 /// Runs kubectl against the e2e cluster and returns its standard output.
 pub async fn run_kubectl(args: &[&str]) -> Result<String> {
     let output = Command::new(kubectl()?)
@@ -124,7 +133,8 @@ impl Operator {
         let logs = workspace_dir().join("target/e2e-logs");
         std::fs::create_dir_all(&logs)?;
         let log = logs.join(format!("{name}.log"));
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(&log)?;
+        // Truncated: a log holds one run, so a test reading it never sees an earlier run's lines.
+        let file = std::fs::File::create(&log)?;
         let child = Command::new(kongress_binary()?)
             .args(["run", "--namespace", OPERATOR_NAMESPACE])
             .args(extra)

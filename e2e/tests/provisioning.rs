@@ -307,7 +307,24 @@ async fn restarting_kongress_on_a_converged_cluster_makes_zero_writes() -> Resul
     tokio::time::sleep(Duration::from_secs(10)).await;
     let after = resource_versions(&s).await?;
     let log = std::fs::read_to_string(&second.log)?;
+    // Quiet is not the same as alive: the restarted kongress must still act on a change.
+    s.gateways()
+        .patch(
+            "kong",
+            &PatchParams::default(),
+            &Patch::Json::<()>(serde_json::from_value(json!([
+                {"op": "add", "path": "/spec/listeners/-", "value": {"name": "alt", "port": 8080, "protocol": "HTTP"}}
+            ]))?),
+        )
+        .await?;
+    let reacted = s
+        .wait_for_env(&[(
+            "KONG_PROXY_LISTEN",
+            "0.0.0.0:80 reuseport backlog=16384, 0.0.0.0:443 ssl http2 reuseport backlog=16384, 0.0.0.0:8080 reuseport backlog=16384",
+        )])
+        .await;
     second.stop().await?;
+    reacted?;
     assert_eq!(
         snapshot, after,
         "kongress changed a converged cluster after a restart; log:\n{log}"

@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use kongress::api::KongProxy;
-use kongress_e2e::fleet::Fleet;
 use kongress_e2e::scenario::Scenario;
 use kongress_e2e::standin::StandIn;
 use kongress_e2e::*;
@@ -85,7 +84,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn run(routes: usize, changes: usize) -> Result<()> {
     let name = format!("push-bench-{routes}");
     let scenario = Scenario::new(&name).await?;
-    let fleet = Fleet::start(scenario.client.clone(), Some(&name), std::env::temp_dir().join(&name));
+    let fleet = scenario.fleet.clone();
     Api::<KongProxy>::namespaced(scenario.client.clone(), &name)
         .patch(
             "proxy",

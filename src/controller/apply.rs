@@ -15,6 +15,25 @@ use super::error::ReconcileError;
 /// operators can tell an idle kongress (no such lines) from a busy one.
 pub const WRITE_LOG_TARGET: &str = "kongress::write";
 
+/// Names a failed write after its verb and object.
+fn write_error<K: Resource<DynamicType = ()>>(
+    verb: &'static str,
+    object: &K,
+) -> impl FnOnce(kube::Error) -> ReconcileError {
+    let kind = K::kind(&()).to_string();
+    let name = object.meta().name.clone().unwrap_or_default();
+    let object = match object.meta().namespace.as_deref() {
+        Some(namespace) => format!("{namespace}/{name}"),
+        None => name,
+    };
+    move |source| ReconcileError::Write {
+        verb,
+        kind,
+        object,
+        source: Box::new(source),
+    }
+}
+
 fn log_write<K: Resource<DynamicType = ()>>(verb: &str, object: &K) {
     tracing::info!(
         target: WRITE_LOG_TARGET,
@@ -47,7 +66,8 @@ where
         &PatchParams::apply(FIELD_MANAGER).force(),
         &Patch::Apply(&desired),
     )
-    .await?;
+    .await
+    .map_err(write_error("apply", &desired))?;
     Ok(true)
 }
 
@@ -65,7 +85,7 @@ where
     match api.delete(&live.name_any(), &DeleteParams::background()).await {
         Ok(_) => Ok(true),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
-        Err(error) => Err(error.into()),
+        Err(error) => Err(write_error("delete", live)(error)),
     }
 }
 
@@ -84,7 +104,7 @@ where
     let result = api
         .patch_status(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await;
-    ignore_not_found(result)
+    ignore_not_found(result).map_err(write_error("patch status of", object))
 }
 
 /// Sets the finalizer list, guarded by resourceVersion like [`patch_status`].
@@ -99,14 +119,14 @@ where
     let result = api
         .patch(&object.name_any(), &PatchParams::default(), &Patch::Merge(&patch))
         .await;
-    ignore_not_found(result)
+    ignore_not_found(result).map_err(write_error("set finalizers of", object))
 }
 
 /// An object deleted since the cache saw it needs no status or finalizer change.
-fn ignore_not_found<T>(result: Result<T, kube::Error>) -> Result<(), ReconcileError> {
+fn ignore_not_found<T>(result: Result<T, kube::Error>) -> Result<(), kube::Error> {
     match result {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(error) => Err(error.into()),
+        Err(error) => Err(error),
     }
 }

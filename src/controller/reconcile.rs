@@ -20,9 +20,7 @@ use super::error::ReconcileError;
 use super::execute;
 use crate::api::labels::{GATEWAY_CLASS_LABEL, MANAGED_BY_LABEL, MANAGED_BY_VALUE};
 use crate::api::{BUNDLE_VERSION_ANNOTATION, Gateway, ObjectKey};
-use crate::decide::{
-    AdminTls, ClassSnapshot, LiveDataPlane, ManagedKind, ManagedObject, decide, owns, resolve_parameters,
-};
+use crate::decide::{AdminTls, ClassSnapshot, LiveDataPlane, ManagedKind, ManagedObject, owns, resolve_parameters};
 use crate::render::data_plane_names;
 use crate::status::InstalledCrd;
 use crate::translate::RouteSet;
@@ -146,6 +144,7 @@ fn class_routes(ctx: &Context, gateways: &[Arc<Gateway>]) -> RouteSet {
 pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Action, ReconcileError> {
     if !owns(&class) {
         ctx.push.forget(&class.name_any());
+        ctx.forget_translator(&class.name_any());
         return Ok(Action::await_change());
     }
     ctx.stores.wait_until_ready().await?;
@@ -224,7 +223,7 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         gateway_class_of: &gateway_class_of,
         now: now(),
     };
-    let outcome = decide(&snapshot);
+    let outcome = ctx.decide(&class_name, &snapshot);
     match execute::execute(&ctx, &class, &outcome).await {
         Ok(execute::Executed::Done) => Ok(Action::requeue(RESYNC)),
         Ok(execute::Executed::AwaitChange) => Ok(Action::await_change()),
@@ -232,7 +231,7 @@ pub async fn reconcile(class: Arc<GatewayClass>, ctx: Arc<Context>) -> Result<Ac
         // invalid resource request): decide again knowing that, so the Gateways say so.
         Err(error) if error.is_refusal() => {
             snapshot.refused = Some(error.to_string());
-            let outcome = decide(&snapshot);
+            let outcome = ctx.decide(&class_name, &snapshot);
             execute::write_statuses(&ctx, &class, &outcome).await?;
             Err(error)
         }

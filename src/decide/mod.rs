@@ -33,7 +33,7 @@ use crate::status::{
     ClassVerdict, DataPlaneState, InstalledCrd, StatusEvent, crd_versions, gateway_class_conditions, gateway_status,
     gateway_status_events,
 };
-use crate::translate::{RouteSet, RouteView, TranslateInput, Translation, translate};
+use crate::translate::{RouteSet, RouteView, TranslateInput, Translation, Translator};
 pub use offline::{ASSUMED_BUNDLE_VERSION, choose_class, decide_offline, status_documents};
 pub use parameters::{ClassParameters, parameters_target, resolve_parameters};
 use routes::{config_state, report_rejections, route_statuses};
@@ -176,8 +176,14 @@ pub struct Outcome {
     pub names: DataPlaneNames,
 }
 
-/// Decides everything about one class.
+/// Decides everything about one class, translating from scratch.
 pub fn decide(snapshot: &ClassSnapshot<'_>) -> Outcome {
+    decide_with(snapshot, &mut Translator::new())
+}
+
+/// Decides everything about one class with the class's long-lived [`Translator`], which
+/// redoes only the routes a change can affect (its answer equals a fresh translation).
+pub fn decide_with(snapshot: &ClassSnapshot<'_>, translator: &mut Translator) -> Outcome {
     let class = snapshot.class;
     let class_name = class.name_any();
     let parameters = resolve_parameters(class, snapshot.operator_namespace, snapshot.proxies);
@@ -193,7 +199,7 @@ pub fn decide(snapshot: &ClassSnapshot<'_>) -> Outcome {
             port_mode: parameters.proxy.port_mode(),
         },
     });
-    let mut translation = translate(&TranslateInput {
+    let mut translation = translator.translate(&TranslateInput {
         gateways: &snapshot.gateways,
         plan: &plan,
         routes: snapshot.routes,

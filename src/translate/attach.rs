@@ -14,8 +14,21 @@
 //! listener conditions (the spec's `attachedRoutes` rule: a route attached to a rejected listener
 //! still counts), but Kong serves only listeners the planner programmed, so only those become
 //! [`Attachment`]s the kind translators bind routes to.
+//!
+//! Listener isolation (Gateway API v1.5 `Gateway.spec.listeners`: "requests SHOULD match at
+//! most one Listener. For example, if Listeners are defined for "foo.example.com" and
+//! "*.example.com", a request to "foo.example.com" SHOULD only be routed using routes attached
+//! to the "foo.example.com" Listener"; exact before wildcard, narrower wildcard before wider,
+//! wildcard before no hostname): a request belongs to the most specific served listener on
+//! its port whose hostname matches it. Each attachment therefore carries the hostnames of the
+//! more specific listeners on its port ([`Attachment::more_specific`]), computed once per
+//! listener, and the kind translators exclude them from the route's binding. All Gateways of
+//! a class share one Kong, so listeners of every Gateway of the class count; identical
+//! listeners shared by several Gateways (`ListenerVerdict::shared_with`) carry the same
+//! traffic and, having the same hostname, never exclude each other.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use gateway_api::gateways::{
     GatewayListenersAllowedRoutesNamespacesFrom as From, GatewayListenersAllowedRoutesNamespacesSelector as Selector,
@@ -26,7 +39,7 @@ use super::hostnames;
 use super::routes::{ParentRef, RouteView};
 use crate::api::conditions::reasons;
 use crate::api::{Gateway, GatewayListeners, ObjectKey};
-use crate::plan::{GatewayPlan, ListenerKey, ListenerProtocol, ListenerVerdict, RouteKind, Verdict};
+use crate::plan::{GatewayPlan, ListenerKey, ListenerProtocol, ListenerVerdict, RouteKind, Transport, Verdict};
 
 /// The label the API server puts on every Namespace (Kubernetes 1.22+), so selectors may use it
 /// even when the snapshot lacks the Namespace object.
@@ -78,6 +91,8 @@ pub struct Context<'a> {
     gateways: HashMap<&'a str, HashMap<&'a str, GatewayFacts<'a>>>,
     /// Every listener of the class, indexed by [`ListenerId`].
     keys: Vec<ListenerKey>,
+    /// Per [`ListenerId`]: the hostnames more specific served listeners claim on its port.
+    more_specific: Vec<Arc<[String]>>,
 }
 
 impl<'a> Context<'a> {
@@ -95,7 +110,13 @@ impl<'a> Context<'a> {
             let name = gateway.metadata.name.as_deref().unwrap_or_default();
             gateways.entry(namespace).or_default().insert(name, facts);
         }
-        Self { input, gateways, keys }
+        let more_specific = more_specific_hostnames(&gateways, keys.len());
+        Self {
+            input,
+            gateways,
+            keys,
+            more_specific,
+        }
     }
 
     pub fn listener_key(&self, id: ListenerId) -> &ListenerKey {
@@ -110,6 +131,58 @@ impl<'a> Context<'a> {
     fn gateway(&self, namespace: &str, name: &str) -> Option<&GatewayFacts<'a>> {
         self.gateways.get(namespace)?.get(name)
     }
+}
+
+/// For every listener of the class, the hostnames of the served listeners on the same port
+/// and transport (of any Gateway of the class: they share one Kong) that are strictly more
+/// specific than its own hostname (all hostnames when it has none), keeping only the widest
+/// of nested ones, sorted. Empty for listeners Kong does not serve or that ignore hostnames.
+/// Listeners that share a port and transport also share their protocol (anything else is a
+/// conflict the planner refuses), so `http.host` or `tls.sni` means the same for all of them.
+fn more_specific_hostnames(
+    gateways: &HashMap<&str, HashMap<&str, GatewayFacts<'_>>>,
+    count: usize,
+) -> Vec<Arc<[String]>> {
+    let served = || {
+        gateways
+            .values()
+            .flat_map(HashMap::values)
+            .flat_map(|g| g.listeners.iter())
+            .filter(|l| l.programmed && l.protocol.is_some_and(ListenerProtocol::uses_hostname))
+    };
+    let mut by_port: HashMap<(i32, Transport), Vec<&str>> = HashMap::new();
+    for listener in served() {
+        if let (Some(protocol), Some(hostname)) = (listener.protocol, listener.hostname.as_deref()) {
+            by_port
+                .entry((listener.port, protocol.transport()))
+                .or_default()
+                .push(hostname);
+        }
+    }
+    let mut more_specific: Vec<Arc<[String]>> = vec![Arc::from([]); count];
+    for listener in served() {
+        let Some(protocol) = listener.protocol else {
+            continue;
+        };
+        let Some(others) = by_port.get(&(listener.port, protocol.transport())) else {
+            continue;
+        };
+        let own = listener.hostname.as_deref();
+        let narrower = |name: &str| own.is_none_or(|own| hostnames::is_narrower(name, own));
+        let mut claimed: Vec<&str> = others.iter().copied().filter(|&other| narrower(other)).collect();
+        claimed.sort_unstable();
+        claimed.dedup();
+        // `*.a.example.com` adds nothing once `*.example.com` is excluded.
+        let widest: Vec<String> = claimed
+            .iter()
+            .filter(|name| !claimed.iter().any(|wider| hostnames::is_narrower(name, wider)))
+            .map(|name| name.to_string())
+            .collect();
+        if let Some(slot) = more_specific.get_mut(listener.id.0) {
+            *slot = Arc::from(widest);
+        }
+    }
+    more_specific
 }
 
 /// The listeners of one Gateway with the planner's verdicts; a listener the plan does not know
@@ -180,6 +253,10 @@ pub struct Attachment {
     pub port: u16,
     pub protocol: ListenerProtocol,
     pub hostnames: Hostnames,
+    /// Listener isolation: hostnames (lower-case, sorted, none inside another) claimed by
+    /// more specific listeners Kong serves on the same port. Requests for them are theirs,
+    /// never this listener's, whatever the route's own hostnames say.
+    pub more_specific: Arc<[String]>,
 }
 
 /// One `parentRefs` entry that names a Gateway of this class.
@@ -260,6 +337,7 @@ fn attach_to_gateway(
                 port,
                 protocol,
                 hostnames,
+                more_specific: context.more_specific.get(listener.id.0).cloned().unwrap_or_default(),
             });
         }
     }

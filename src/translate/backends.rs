@@ -26,9 +26,11 @@
 //! endpoints):
 //! - HTTP and gRPC: the service carries a `pre-function` plugin (bundled with Kong OSS, runs
 //!   first in the access phase, works in Kong's default `untrusted_lua = sandbox`) that answers
-//!   500 (unresolved) or 503 (no ready endpoints) for exactly that share of requests, drawing
-//!   an integer in 1..=total per request. Kong's upstream then only balances the rest. When no
-//!   backendRef resolves at all there is no service, and the rule itself answers 500.
+//!   500 (unresolved; 503 for GRPCRoutes, which Kong turns into the `UNAVAILABLE` the spec
+//!   demands, where 500 would be `INTERNAL`) or 503 (no ready endpoints) for exactly that share
+//!   of requests, drawing an integer in 1..=total per request. Kong's upstream then only
+//!   balances the rest. When no backendRef resolves at all there is no service, and the rule
+//!   itself answers (500 for HTTPRoutes, 503 for GRPCRoutes).
 //! - TCP, TLS, UDP: the share goes to [`REJECTED_TARGET`], a loopback address nothing listens
 //!   on, and the service gets `retries: 0`, so those connections are refused (datagrams
 //!   dropped) in proportion instead of retried on a good backend. Streams have no 500.
@@ -145,6 +147,10 @@ struct BackendSet {
     invalid: u64,
     /// Weight of Services without ready endpoints.
     unready: u64,
+    /// The HTTP status answering the `invalid` share: 500, or 503 for gRPC routes (Kong's
+    /// `kong.response.exit` maps 503 to gRPC `UNAVAILABLE`). Always 500 while `invalid` is 0,
+    /// so sets that never answer it compare equal.
+    unresolved_status: u16,
 }
 
 impl BackendSet {
@@ -196,6 +202,10 @@ impl BackendSet {
             }
             digest.write_u64(self.invalid);
             digest.write_u64(self.unready);
+            // Only when it differs from 500, so names from before the field stay as they were.
+            if self.unresolved_status != 500 {
+                digest.write_u64(u64::from(self.unresolved_status));
+            }
             name.push_str(&format!(".{:016x}", digest.finish()));
         }
         name
@@ -616,6 +626,7 @@ impl BackendCache {
             served: Vec::new(),
             invalid: 0,
             unready: 0,
+            unresolved_status: 500,
         };
         let mut set_protocol: Option<&'static str> = None;
         for (index, backend) in request.refs.iter().enumerate() {
@@ -664,6 +675,9 @@ impl BackendCache {
         }
         set.served.sort();
         set.reduce();
+        if set.invalid > 0 && matches!(protocol, ServiceProtocol::Grpc | ServiceProtocol::Grpcs) {
+            set.unresolved_status = 503;
+        }
 
         let resolved_refs = combine_resolved_refs(&problems);
         let service = if protocol.is_stream() {
@@ -1227,15 +1241,15 @@ fn approximate_weights(shares: &[(u64, &[String])]) -> BTreeMap<String, u32> {
         .collect()
 }
 
-/// The service plugin that answers 500 for the unresolved share of requests and 503 for the
-/// share of Services without ready endpoints (only HTTP and gRPC services get one).
+/// The service plugin that answers 500 (gRPC: 503) for the unresolved share of requests and
+/// 503 for the share of Services without ready endpoints (only HTTP and gRPC services get one).
 fn failure_plugin(set: &BackendSet, tags: Vec<String>) -> kong::Plugin {
     let total = set.total();
     let mut code = format!("local n = math.random({total})");
     if set.invalid > 0 {
         code.push_str(&format!(
-            " if n <= {} then return kong.response.exit(500, {{ message = \"Backend not resolved\" }}) end",
-            set.invalid
+            " if n <= {} then return kong.response.exit({}, {{ message = \"Backend not resolved\" }}) end",
+            set.invalid, set.unresolved_status
         ));
     }
     if set.unready > 0 {

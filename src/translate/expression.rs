@@ -138,6 +138,30 @@ pub fn host(hostname: &str) -> Result<Term> {
     }
 }
 
+/// `!(term)`: holds when `term` does not (atc-router's `not_op` before a parenthesised
+/// expression). A predicate on a field the request lacks is false, so its negation holds.
+pub fn not(term: Term) -> Term {
+    let mut s = String::with_capacity(term.0.len() + 3);
+    s.push_str("!(");
+    s.push_str(&term.0);
+    s.push(')');
+    Term(s)
+}
+
+/// A hostname (`None`: any) minus the hostnames of more specific listeners (listener
+/// isolation): `(lower(http.host) =^ ".example.com" && !(lower(http.host) == "a.example.com"))`.
+/// `None` for any hostname with nothing excluded.
+pub fn host_except(hostname: Option<&str>, except: &[&str]) -> Result<Option<Term>> {
+    let mut terms = Vec::with_capacity(except.len() + 1);
+    if let Some(hostname) = hostname {
+        terms.push(host(hostname)?);
+    }
+    for claimed in except {
+        terms.push(not(host(claimed)?));
+    }
+    Ok(all(terms))
+}
+
 /// `http.path == "/p"`.
 pub fn path_exact(path: &str) -> Result<Term> {
     Term::predicate("http.path", "==", path, "path")
@@ -338,6 +362,22 @@ mod tests {
             host("a.example.com").map(|t| t.0),
             Ok(r#"lower(http.host) == "a.example.com""#.into())
         );
+    }
+
+    #[test]
+    fn hosts_claimed_by_more_specific_listeners_are_negated() {
+        assert_eq!(
+            host_except(Some("*.example.com"), &["a.example.com", "*.b.example.com"]).map(|t| t.map(|t| t.0)),
+            Ok(Some(
+                r#"(lower(http.host) =^ ".example.com" && !(lower(http.host) == "a.example.com") && !(lower(http.host) =^ ".b.example.com"))"#
+                    .into()
+            ))
+        );
+        assert_eq!(
+            host_except(None, &["a.example.com"]).map(|t| t.map(|t| t.0)),
+            Ok(Some(r#"!(lower(http.host) == "a.example.com")"#.into()))
+        );
+        assert_eq!(host_except(None, &[]), Ok(None));
     }
 
     #[test]

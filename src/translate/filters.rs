@@ -8,8 +8,8 @@
 //! | `URLRewrite` hostname | `request-transformer` | `replace.headers` `host:<name>` (Kong sets the upstream Host from it, also on balancer retries) |
 //! | `URLRewrite` `ReplaceFullPath` | `request-transformer` | `replace.uri` (the query string is kept) |
 //! | `URLRewrite` `ReplacePrefixMatch` | `request-transformer` | `replace.uri` = replacement + `$(uri_captures.kongress_rest)`; the match becomes a regex capturing what follows the prefix ([`super::expression::path_prefix_capturing`]) |
-//! | `RequestRedirect` | `redirect` | when the Location is known but for the request's path and query (`keep_incoming_path`) or entirely (`ReplaceFullPath`) |
-//! | `RequestRedirect` | `pre-function` | when the Location needs the request's Host (route without one exact hostname) or a prefix replacement: a few lines of Lua building it from `kong.request` |
+//! | `RequestRedirect` | `redirect` | when the Location is known but for the request's path and query (`keep_incoming_path`) |
+//! | `RequestRedirect` | `pre-function` | when the Location needs the request's Host (route without one exact hostname) or a path modifier (the query string is kept, which the `redirect` plugin cannot do with a path of its own): a few lines of Lua building it from `kong.request` |
 //! | `CORS` | `cors` | see [`cors`] |
 //! | `RequestMirror`, `ExtensionRef`, filters on a backendRef | — | unsupported: the rule is left out and reported |
 //!
@@ -542,7 +542,9 @@ pub struct RedirectContext<'a> {
 /// Location per Gateway API: scheme from the filter, else the listener's; host from the filter,
 /// else the request's; port from the filter, else the scheme's well-known port when the filter
 /// sets a scheme, else the listener's, and left out when it is the scheme's default; path as
-/// the filter says. The query string is kept unless `ReplaceFullPath` replaces the path.
+/// the filter says. The query string is always kept: a path modifier replaces the path, and
+/// in Gateway API the path never includes the query (as for `URLRewrite`, and as Envoy-based
+/// implementations redirect).
 pub fn redirect_plugin(redirect: &Redirect, context: RedirectContext<'_>, tags: &[String]) -> kong::Plugin {
     let scheme = redirect.scheme.as_deref().unwrap_or(context.listener_scheme);
     let port = match (redirect.port, redirect.scheme.as_deref()) {
@@ -563,15 +565,6 @@ pub fn redirect_plugin(redirect: &Redirect, context: RedirectContext<'_>, tags: 
                 "status_code": redirect.status,
                 "location": format!("{scheme}://{host}{port_suffix}/"),
                 "keep_incoming_path": true,
-            }),
-            tags,
-        ),
-        (Some(host), Some(PathModifier::Full(path))) => plugin(
-            "redirect",
-            json!({
-                "status_code": redirect.status,
-                "location": format!("{scheme}://{host}{port_suffix}{path}"),
-                "keep_incoming_path": false,
             }),
             tags,
         ),
@@ -598,7 +591,6 @@ fn redirect_lua(
         None => "kong.request.get_host()".to_string(),
     };
     let mut lua = String::from("return function()\n");
-    let keep_query = !matches!(path, Some(PathModifier::Full(_)));
     match path {
         None => lua.push_str("  local path = kong.request.get_path()\n"),
         Some(PathModifier::Full(full)) => lua.push_str(&format!("  local path = {}\n", lua_string(full))),
@@ -618,9 +610,7 @@ fn redirect_lua(
         host,
         lua_string(port_suffix)
     ));
-    if keep_query {
-        lua.push_str("  local query = kong.request.get_raw_query()\n  if query ~= \"\" then location = location .. \"?\" .. query end\n");
-    }
+    lua.push_str("  local query = kong.request.get_raw_query()\n  if query ~= \"\" then location = location .. \"?\" .. query end\n");
     lua.push_str(&format!(
         "  return kong.response.exit({status}, nil, {{ [\"Location\"] = location }})\nend\n"
     ));
@@ -817,11 +807,33 @@ mod tests {
             ..base.clone()
         };
         assert_eq!(location(&port, 80), json!("https://h:8443/"));
-        let full = Redirect {
+    }
+
+    #[test]
+    fn a_full_path_redirect_keeps_the_query_string_because_the_path_excludes_it() {
+        let r = Redirect {
             path: Some(PathModifier::Full("/new".into())),
-            ..base
+            status: 302,
+            ..Redirect::default()
         };
-        assert_eq!(location(&full, 80), json!("http://h/new"));
+        let p = redirect_plugin(
+            &r,
+            RedirectContext {
+                listener_scheme: "http",
+                listener_port: 80,
+                host: Some("h"),
+                prefix: None,
+            },
+            &[],
+        );
+        assert_eq!(p.name, "pre-function");
+        let lua = p.config["access"][0].as_str().expect("lua");
+        assert!(lua.contains(r#"local path = "/new""#), "{lua}");
+        assert!(
+            lua.contains(r#"local location = "http://" .. "h" .. "" .. path"#),
+            "{lua}"
+        );
+        assert!(lua.contains("get_raw_query"), "{lua}");
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn translate(
     for (index, rule) in rules.iter().enumerate() {
         match translate_rule(view, index, rule, &rule_parts, &tags, backends, &mut out.resolved_refs) {
             Ok(routes) => out.routes.extend(routes),
-            Err(problem) => problems.push(format!("rule {index}: {problem}")),
+            Err(problem) => problems.push(format!("Rule {index}: {problem}")),
         }
     }
     report_dropped(&mut out, &problems);

@@ -56,6 +56,35 @@ pub fn intersect<'h>(listener: &'h str, route: &'h str) -> Option<&'h str> {
     }
 }
 
+/// Whether `name` is strictly narrower than `pattern`: every name it matches, `pattern`
+/// matches too, and they differ (`a.example.com` and `*.a.example.com` are narrower than
+/// `*.example.com`; nothing is narrower than an exact name). Inputs are lower-case.
+pub fn is_narrower(name: &str, pattern: &str) -> bool {
+    name != pattern && intersect(pattern, name) == Some(name)
+}
+
+/// Listener isolation for one hostname a route matches on a listener (`None`: any).
+/// `more_specific` holds the hostnames of more specific listeners on the same port (see
+/// [`super::attach::Attachment::more_specific`]); requests for them belong to those listeners.
+///
+/// `None` when one of them covers the whole hostname (the route gets no traffic for it on
+/// this listener); else the ones that carve a part out of it, which the route must refuse.
+pub fn isolate<'m>(hostname: Option<&str>, more_specific: &'m [String]) -> Option<Vec<&'m str>> {
+    let Some(hostname) = hostname else {
+        return Some(more_specific.iter().map(String::as_str).collect());
+    };
+    let mut carved = Vec::new();
+    for claimed in more_specific {
+        if claimed == hostname || is_narrower(hostname, claimed) {
+            return None;
+        }
+        if is_narrower(claimed, hostname) {
+            carved.push(claimed.as_str());
+        }
+    }
+    Some(carved)
+}
+
 /// The hostnames a route may match on a listener; `None` when listener and route both name
 /// hostnames and none intersect (the route does not attach to that listener).
 ///
@@ -180,6 +209,32 @@ mod tests {
     #[test]
     fn no_intersection_means_no_attachment() {
         assert_eq!(on_listener(Some("a.example.com"), &strings(&["b.example.com"])), None);
+    }
+
+    #[test]
+    fn narrower_means_strictly_inside() {
+        assert!(is_narrower("a.example.com", "*.example.com"));
+        assert!(is_narrower("*.a.example.com", "*.example.com"));
+        assert!(!is_narrower("*.example.com", "*.example.com"));
+        assert!(!is_narrower("example.com", "*.example.com"));
+        assert!(!is_narrower("*.example.com", "a.example.com"));
+    }
+
+    #[test]
+    fn isolation_drops_hostnames_a_more_specific_listener_claims_and_carves_out_the_rest() {
+        let claimed = strings(&["*.foo.example.com", "bar.example.com"]);
+        assert_eq!(isolate(Some("bar.example.com"), &claimed), None);
+        assert_eq!(isolate(Some("x.foo.example.com"), &claimed), None);
+        assert_eq!(isolate(Some("*.a.foo.example.com"), &claimed), None);
+        assert_eq!(
+            isolate(Some("*.example.com"), &claimed),
+            Some(vec!["*.foo.example.com", "bar.example.com"])
+        );
+        assert_eq!(isolate(Some("other.com"), &claimed), Some(vec![]));
+        assert_eq!(
+            isolate(None, &claimed),
+            Some(vec!["*.foo.example.com", "bar.example.com"])
+        );
     }
 
     #[test]

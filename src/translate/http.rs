@@ -7,6 +7,12 @@
 //! hostname set grouped together, and its match conditions follow:
 //! `binding && path && method && headers && queries`.
 //!
+//! Listener isolation: a hostname the route matches on a listener loses the hostnames more
+//! specific listeners on that port claim (`Attachment::more_specific`): `(lower(http.host) =^
+//! ".example.com" && !(lower(http.host) == "foo.example.com"))`, or no host at all but
+//! `!(lower(http.host) == "foo.example.com")` on a listener without hostname; a hostname they
+//! claim entirely is left out. Precedence is unchanged: it only orders routes that remain.
+//!
 //! Route settings Gateway API needs: `strip_path: false` (Kong strips the matched prefix by
 //! default), `preserve_host: true` (Kong sends the upstream's host by default; a `URLRewrite`
 //! hostname sets Host through request-transformer, which Kong keeps over retries).
@@ -37,6 +43,7 @@ use super::attach::{Attachment, Hostnames};
 use super::backends::{Backends, ServiceProtocol, ServiceTimeouts};
 use super::expression::{self as expr, Term, ValueMatch};
 use super::filters::{self, RedirectContext, RuleFilters};
+use super::hostnames;
 use super::kong;
 use super::priority::{PathPrecedence, PendingRoute, Precedence, fact};
 use super::routes::{BackendRef, HttpRoute, RouteView};
@@ -78,8 +85,23 @@ type Class = (u16, u16);
 /// A listener as far as a binding cares: (port, TLS?).
 type Listener = (u16, bool);
 
-/// Hostnames per listener; an empty set is any hostname.
-type HostsByListener<'a> = BTreeMap<Listener, BTreeSet<&'a str>>;
+/// One hostname a route matches on a listener (`name: None`: any), minus the hostnames
+/// more specific listeners on that port claim (listener isolation; see [`super::attach`]).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct HostMatch<'a> {
+    name: Option<&'a str>,
+    except: Vec<&'a str>,
+}
+
+impl HostMatch<'_> {
+    /// Any hostname, nothing excluded: no host condition at all.
+    fn is_any(&self) -> bool {
+        self.name.is_none() && self.except.is_empty()
+    }
+}
+
+/// Host matches per listener.
+type HostsByListener<'a> = BTreeMap<Listener, BTreeSet<HostMatch<'a>>>;
 
 fn class_of(hostname: &str) -> Class {
     if hostname.starts_with("*.") {
@@ -91,10 +113,10 @@ fn class_of(hostname: &str) -> Class {
 
 /// Splits attachments into parts: one per hostname class, most specific first, and, with
 /// `per_listener`, one per listener within a class (a redirect's Location depends on it).
-/// Attachments to listeners that are not HTTP or HTTPS are not HTTP routing and are skipped.
-pub(super) fn parts(attachments: &[&Attachment], per_listener: bool) -> expr::Result<Vec<Part>> {
-    // class → (port, tls) → hostnames (empty: any).
-    let mut classes: BTreeMap<std::cmp::Reverse<Class>, HostsByListener<'_>> = BTreeMap::new();
+/// Attachments to listeners that are not HTTP or HTTPS are not HTTP routing and are skipped,
+/// and so are hostnames a more specific listener on the same port claims entirely.
+pub(super) fn parts<'a>(attachments: &[&'a Attachment], per_listener: bool) -> expr::Result<Vec<Part>> {
+    let mut classes: BTreeMap<std::cmp::Reverse<Class>, HostsByListener<'a>> = BTreeMap::new();
     for attachment in attachments {
         let tls = match attachment.protocol {
             ListenerProtocol::Http => false,
@@ -102,24 +124,20 @@ pub(super) fn parts(attachments: &[&Attachment], per_listener: bool) -> expr::Re
             _ => continue,
         };
         let listener = (attachment.port, tls);
+        let mut add = |name: Option<&'a str>| {
+            let Some(except) = hostnames::isolate(name, &attachment.more_specific) else {
+                return;
+            };
+            classes
+                .entry(std::cmp::Reverse(name.map_or((0, 0), class_of)))
+                .or_default()
+                .entry(listener)
+                .or_default()
+                .insert(HostMatch { name, except });
+        };
         match &attachment.hostnames {
-            Hostnames::Any => {
-                classes
-                    .entry(std::cmp::Reverse((0, 0)))
-                    .or_default()
-                    .entry(listener)
-                    .or_default();
-            }
-            Hostnames::Only(hostnames) => {
-                for hostname in hostnames {
-                    classes
-                        .entry(std::cmp::Reverse(class_of(hostname)))
-                        .or_default()
-                        .entry(listener)
-                        .or_default()
-                        .insert(hostname.as_str());
-                }
-            }
+            Hostnames::Any => add(None),
+            Hostnames::Only(hostnames) => hostnames.iter().for_each(|h| add(Some(h))),
         }
     }
     let mut parts = Vec::new();
@@ -143,23 +161,39 @@ fn part(
     port: Option<u16>,
 ) -> expr::Result<Part> {
     // Ports first (an HTTP and an HTTPS listener never share one, but two listeners with
-    // different hostnames may), then ports grouped by identical hostname sets.
-    let mut by_port: BTreeMap<u16, BTreeSet<&str>> = BTreeMap::new();
+    // different hostnames may), then ports grouped by identical host matches. A port that
+    // takes any host takes nothing narrower.
+    let mut by_port: BTreeMap<u16, BTreeSet<&HostMatch<'_>>> = BTreeMap::new();
     for (&(port, _), hosts) in listeners {
-        by_port.entry(port).or_default().extend(hosts.iter().copied());
+        by_port.entry(port).or_default().extend(hosts.iter());
     }
-    let mut by_hosts: BTreeMap<Vec<&str>, Vec<u16>> = BTreeMap::new();
+    let mut by_hosts: BTreeMap<Vec<&HostMatch<'_>>, Vec<u16>> = BTreeMap::new();
     for (port, hosts) in by_port {
-        by_hosts.entry(hosts.into_iter().collect()).or_default().push(port);
+        let hosts: Vec<&HostMatch<'_>> = match hosts.iter().find(|h| h.is_any()) {
+            Some(any) => vec![*any],
+            None => hosts.into_iter().collect(),
+        };
+        by_hosts.entry(hosts).or_default().push(port);
     }
     let mut groups = Vec::with_capacity(by_hosts.len());
     for (hosts, ports) in &by_hosts {
         let ports = expr::any(ports.iter().map(|&p| expr::port(p)).collect());
-        let hosts = expr::any(hosts.iter().map(|h| expr::host(h)).collect::<expr::Result<Vec<_>>>()?);
+        let mut host_terms = Vec::with_capacity(hosts.len());
+        for host in hosts {
+            match expr::host_except(host.name, &host.except)? {
+                Some(term) => host_terms.push(term),
+                // Any host: no host condition for these ports.
+                None => {
+                    host_terms.clear();
+                    break;
+                }
+            }
+        }
+        let hosts = expr::any(host_terms);
         groups.extend(expr::all(ports.into_iter().chain(hosts).collect()));
     }
     let binding = expr::any(groups).ok_or_else(|| expr::Unsupported("no listener to bind to".to_string()))?;
-    let all_hosts: BTreeSet<&str> = listeners.values().flatten().copied().collect();
+    let all_hosts: BTreeSet<&str> = listeners.values().flatten().filter_map(|h| h.name).collect();
     let single_host = match (exact_host_len, all_hosts.len()) {
         (1.., 1) => all_hosts.first().map(|h| h.to_string()),
         _ => None,
@@ -439,7 +473,7 @@ pub fn translate(
     for (index, rule) in rules.iter().enumerate() {
         match translate_rule(view, index, rule, &mut parts, &tags, backends, &mut out.resolved_refs) {
             Ok(routes) => out.routes.extend(routes),
-            Err(problem) => problems.push(format!("rule {index}: {problem}")),
+            Err(problem) => problems.push(format!("Rule {index}: {problem}")),
         }
     }
     report_dropped(&mut out, &problems);
@@ -620,10 +654,33 @@ spec:
         assert_eq!(names(&outcome), ["httproute.default.r.0.0.0"]);
         let message = outcome.partially_invalid.as_deref().expect("partially invalid");
         assert!(
-            message.contains("rule 1") && message.contains("RequestMirror"),
+            message.contains("Rule 1") && message.contains("RequestMirror"),
             "{message}"
         );
         assert!(outcome.accepted_problem.is_none());
+    }
+
+    #[test]
+    fn partially_invalid_starts_with_dropped_rule_once_for_rules_dropped_by_translation_and_validation() {
+        let outcome = translate_http(
+            r#"
+metadata: {name: r, namespace: default}
+spec:
+  rules:
+  - matches: [{path: {value: /kept}}]
+    backendRefs: [{name: echo, port: 80}]
+  - filters: [{type: RequestMirror, requestMirror: {backendRef: {name: other, port: 8080}}}]
+    backendRefs: [{name: echo, port: 80}]
+  - matches: [{path: {type: RegularExpression, value: "/(unclosed"}}]
+    backendRefs: [{name: echo, port: 80}]
+"#,
+            &[http80()],
+        );
+        assert_eq!(names(&outcome), ["httproute.default.r.0.0.0"]);
+        let message = outcome.partially_invalid.as_deref().expect("partially invalid");
+        assert!(message.starts_with("Dropped Rule 1: RequestMirror"), "{message}");
+        assert!(message.contains("; Rule 2: Kong's router refuses it"), "{message}");
+        assert_eq!(message.matches("Dropped").count(), 1, "{message}");
     }
 
     #[test]
@@ -646,12 +703,12 @@ spec:
         assert!(!problem.ok);
         assert_eq!(problem.reason, reasons::UNSUPPORTED_VALUE);
         assert!(
-            problem.message.contains("rule 0") && problem.message.contains("x.odd"),
+            problem.message.contains("Rule 0") && problem.message.contains("x.odd"),
             "{}",
             problem.message
         );
         assert!(
-            problem.message.contains("rule 1") && problem.message.contains("regex"),
+            problem.message.contains("Rule 1") && problem.message.contains("regex"),
             "{}",
             problem.message
         );

@@ -168,13 +168,17 @@ fn verdict(
 }
 
 /// The attachments the route's Kong routes are bound to: those on served listeners, once per
-/// (port, protocol, hostnames). Listeners shared by several Gateways, or parentRefs naming the
-/// same listener twice, would otherwise give identical Kong routes.
+/// (port, protocol, hostnames, hostnames listener isolation excludes). Listeners shared by
+/// several Gateways, or parentRefs naming the same listener twice, would otherwise give
+/// identical Kong routes.
 fn serving_attachments(parents: &[attach::ParentAttachment]) -> Vec<&attach::Attachment> {
     let mut attachments: Vec<&attach::Attachment> = Vec::new();
     for attachment in parents.iter().flat_map(|p| p.attachments.iter()) {
         let duplicate = attachments.iter().any(|a| {
-            a.port == attachment.port && a.protocol == attachment.protocol && a.hostnames == attachment.hostnames
+            a.port == attachment.port
+                && a.protocol == attachment.protocol
+                && a.hostnames == attachment.hostnames
+                && a.more_specific == attachment.more_specific
         });
         if !duplicate {
             attachments.push(attachment);

@@ -23,6 +23,8 @@ use super::{RuleOutcome, TranslateInput, grpc, http, kong, validate};
 use crate::api::ObjectKey;
 use crate::plan::{ClassPlan, ListenerKey, ListenerProtocol};
 
+mod isolation;
+
 // ---------------------------------------------------------------------------------------------
 // Fixtures
 // ---------------------------------------------------------------------------------------------
@@ -49,6 +51,7 @@ pub(super) fn listener(name: &str, port: u16, protocol: ListenerProtocol, hostna
         } else {
             Hostnames::Only(hostnames.iter().map(|h| h.to_string()).collect())
         },
+        more_specific: Arc::default(),
     }
 }
 
@@ -185,16 +188,27 @@ struct KongRouter {
 
 impl KongRouter {
     fn new(routes: &[PendingRoute]) -> Self {
+        let priorities = priority::priorities(routes);
+        Self::of(
+            routes
+                .iter()
+                .zip(priorities)
+                .map(|(pending, priority)| (priority, &pending.route)),
+        )
+    }
+
+    /// Kong's router over Kong routes and their priorities (every field lives in the HTTP
+    /// schema, `tls.sni` too).
+    fn of<'r>(routes: impl Iterator<Item = (u64, &'r kong::Route)>) -> Self {
         let mut router = Router::new(validate::http_schema());
         let mut names = BTreeMap::new();
-        let priorities = priority::priorities(routes);
-        for (i, pending) in routes.iter().enumerate() {
+        for (i, (priority, route)) in routes.enumerate() {
             let uuid = format!("00000000-0000-0000-0000-{i:012x}");
-            let priority = usize::try_from(priorities[i]).expect("priority fits");
+            let priority = usize::try_from(priority).expect("priority fits");
             router
-                .add_matcher(priority, uuid.parse().expect("uuid"), &kong_expression(&pending.route))
-                .unwrap_or_else(|e| panic!("{}: {e}\n{}", pending.route.name, pending.route.expression));
-            names.insert(uuid, pending.route.name.clone());
+                .add_matcher(priority, uuid.parse().expect("uuid"), &kong_expression(route))
+                .unwrap_or_else(|e| panic!("{}: {e}\n{}", route.name, route.expression));
+            names.insert(uuid, route.name.clone());
         }
         Self { router, names }
     }
@@ -237,6 +251,8 @@ struct Request {
     method: &'static str,
     headers: Vec<(String, String)>,
     query: Vec<(String, String)>,
+    /// The TLS server name, when the client sends one.
+    sni: Option<String>,
 }
 
 /// `GET url`, as a client sends it: the Host header carries the port when the URL does.
@@ -268,6 +284,7 @@ fn get(url: &str) -> Request {
                 (k.to_string(), v.to_string())
             })
             .collect(),
+        sni: None,
     }
 }
 
@@ -279,6 +296,12 @@ impl Request {
 
     fn header(mut self, name: &str, value: &str) -> Self {
         self.headers.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    /// Sends this TLS server name.
+    fn sni(mut self, name: &str) -> Self {
+        self.sni = Some(name.to_string());
         self
     }
 
@@ -307,6 +330,9 @@ impl Request {
         }
         for (name, value) in &self.query {
             context.add_value(&format!("http.queries.{name}"), Value::String(value.clone()));
+        }
+        if let Some(sni) = &self.sni {
+            context.add_value("tls.sni", Value::String(sni.clone()));
         }
     }
 }

@@ -10,7 +10,9 @@
 //! (`net.dst.port`) and, for TLS, to the intersected hostnames (`tls.sni`; a wildcard
 //! `*.example.com` becomes `tls.sni =^ ".example.com"`, any depth, never the apex). One Kong
 //! route per (protocol, hostname), so precedence can rank exact names above wildcards and
-//! longer above shorter.
+//! longer above shorter. Listener isolation: SNI names more specific TLS listeners on the
+//! port claim are excluded, `&& !(tls.sni == "a.example.com")` (a connection without SNI
+//! fails the inner predicate, so only a listener without hostname takes it).
 //!
 //! Rules: TLSRoute allows one. TCPRoute and UDPRoute rules have no matches, so every rule
 //! matches every connection and, as for every route kind, the first rule wins: only it is
@@ -24,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::RuleOutcome;
 use super::attach::{Attachment, Hostnames};
 use super::backends::{Backends, ServiceProtocol, combine_resolved_refs};
+use super::hostnames;
 use super::kong;
 use super::priority::{PathPrecedence, PendingRoute, Precedence};
 use super::routes::{BackendRef, RouteObject, RouteView};
@@ -88,25 +91,29 @@ fn kong_protocol(listener: ListenerProtocol) -> Option<&'static str> {
     }
 }
 
+/// SNI hostnames (`None`: any) minus those more specific listeners on the port claim.
+type SniMatch<'a> = (Option<&'a str>, Vec<&'a str>);
+
 /// One Kong route per (protocol, hostname) of the first rule, bound to the ports it came in on.
-fn kong_routes(view: &RouteView, attachments: &[&Attachment], service: Option<&str>) -> Vec<PendingRoute> {
-    let mut groups: BTreeMap<(&'static str, Option<&str>), BTreeSet<u16>> = BTreeMap::new();
+fn kong_routes<'a>(view: &RouteView, attachments: &[&'a Attachment], service: Option<&str>) -> Vec<PendingRoute> {
+    let mut groups: BTreeMap<(&'static str, SniMatch<'a>), BTreeSet<u16>> = BTreeMap::new();
     for attachment in attachments {
         let Some(protocol) = kong_protocol(attachment.protocol) else {
             continue;
         };
+        // Listener isolation (see `super::attach`): TCP and UDP listeners have no hostname and
+        // no more specific neighbours, so only TLS listeners ever exclude anything.
+        let mut add = |name: Option<&'a str>| {
+            if let Some(except) = hostnames::isolate(name, &attachment.more_specific) {
+                groups
+                    .entry((protocol, (name, except)))
+                    .or_default()
+                    .insert(attachment.port);
+            }
+        };
         match &attachment.hostnames {
-            Hostnames::Any => {
-                groups.entry((protocol, None)).or_default().insert(attachment.port);
-            }
-            Hostnames::Only(names) => {
-                for name in names {
-                    groups
-                        .entry((protocol, Some(name)))
-                        .or_default()
-                        .insert(attachment.port);
-                }
-            }
+            Hostnames::Any => add(None),
+            Hostnames::Only(names) => names.iter().for_each(|name| add(Some(name))),
         }
     }
     let kind = view.route.kind.as_str().to_ascii_lowercase();
@@ -114,10 +121,13 @@ fn kong_routes(view: &RouteView, attachments: &[&Attachment], service: Option<&s
     groups
         .into_iter()
         .enumerate()
-        .map(|(index, ((protocol, hostname), ports))| {
+        .map(|(index, ((protocol, (hostname, except)), ports))| {
             let mut expression = ports_clause(&ports);
             if let Some(hostname) = hostname {
                 expression = format!("{expression} && {}", sni_clause(hostname));
+            }
+            for claimed in except {
+                expression = format!("{expression} && !({})", sni_clause(claimed));
             }
             let (exact_host_len, wildcard_host_len) = match hostname {
                 Some(h) if h.starts_with("*.") => (0, length(h)),

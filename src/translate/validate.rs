@@ -163,7 +163,7 @@ pub fn keep_valid_with(checked: &mut Checked, mut outcome: RuleOutcome) -> RuleO
             continue;
         }
         if let Err(message) = checked.check(&pending.route) {
-            refused.insert(rule, format!("rule {rule}: Kong's router refuses it: {message}"));
+            refused.insert(rule, format!("Rule {rule}: Kong's router refuses it: {message}"));
         }
     }
     if refused.is_empty() {
@@ -175,28 +175,37 @@ pub fn keep_valid_with(checked: &mut Checked, mut outcome: RuleOutcome) -> RuleO
     outcome
 }
 
+/// Gateway API: a `PartiallyInvalid` message of the drop-rules approach "MUST start with the
+/// prefix \"Dropped Rule\""; problems are written `Rule <index>: why`, so this prefix completes it.
+const DROPPED: &str = "Dropped ";
+
+/// Prefix of the `Accepted=False` message when no rule is left.
+const NOT_SERVED: &str = "No rule can be served: ";
+
 /// Records rules left out: `PartiallyInvalid` while other rules remain, else the route is not
-/// accepted (`UnsupportedValue`) with every reason.
+/// accepted (`UnsupportedValue`) with every reason. Problems read `Rule <index>: why`. Called
+/// again (validation after the kind translator), it adds to the earlier problems under one prefix.
 pub fn report_dropped(outcome: &mut RuleOutcome, problems: &[String]) {
     if problems.is_empty() {
         return;
     }
     let mut messages: Vec<String> = Vec::new();
     if let Some(earlier) = outcome.partially_invalid.take() {
-        messages.push(earlier);
+        messages.push(earlier.strip_prefix(DROPPED).unwrap_or(&earlier).to_string());
     }
     if let Some(earlier) = outcome.accepted_problem.take() {
-        messages.push(earlier.message);
+        let message = earlier.message;
+        messages.push(message.strip_prefix(NOT_SERVED).unwrap_or(&message).to_string());
     }
     messages.extend(problems.iter().cloned());
     let message = messages.join("; ");
     if outcome.routes.is_empty() {
         outcome.accepted_problem = Some(Verdict::fail(
             reasons::UNSUPPORTED_VALUE,
-            format!("No rule can be served: {message}"),
+            format!("{NOT_SERVED}{message}"),
         ));
     } else {
-        outcome.partially_invalid = Some(format!("Dropped {message}"));
+        outcome.partially_invalid = Some(format!("{DROPPED}{message}"));
     }
 }
 

@@ -364,3 +364,65 @@ spec:
     let outcome = attach(&Context::new(&input), &views[0]);
     assert_eq!(outcome[0].attachments[0].hostnames, Hostnames::Any);
 }
+
+#[test]
+fn each_listener_knows_the_widest_more_specific_hostnames_served_on_its_port() {
+    // Two Gateways of the class share Kong. `one/wild` and `two/wild` are identical (shared);
+    // `one/deep` and `one/deeper` nest, so only the wider is kept; `two/alt` is on another
+    // port; `one/tcp` ignores hostnames; `one/bad` is not served (missing certificate).
+    let snapshot = Snapshot::from_yaml(
+        r#"
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: one, namespace: infra}
+spec:
+  gatewayClassName: kongress
+  listeners:
+  - {name: any, port: 80, protocol: HTTP}
+  - {name: wild, port: 80, protocol: HTTP, hostname: "*.example.com"}
+  - {name: deep, port: 80, protocol: HTTP, hostname: "*.a.example.com"}
+  - {name: deeper, port: 80, protocol: HTTP, hostname: "b.a.example.com"}
+  - {name: tcp, port: 9000, protocol: TCP}
+  - name: bad
+    port: 443
+    protocol: HTTPS
+    hostname: c.example.com
+    tls: {certificateRefs: [{name: missing}]}
+  - {name: secure, port: 443, protocol: HTTPS, hostname: "*.example.com", tls: {certificateRefs: [{name: cert}]}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: two, namespace: infra}
+spec:
+  gatewayClassName: kongress
+  listeners:
+  - {name: wild, port: 80, protocol: HTTP, hostname: "*.example.com"}
+  - {name: exact, port: 80, protocol: HTTP, hostname: "x.example.com"}
+  - {name: alt, port: 8080, protocol: HTTP, hostname: "y.example.com"}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: cert, namespace: infra}
+type: kubernetes.io/tls
+"#,
+    );
+    let input = snapshot.input();
+    let context = Context::new(&input);
+    let claimed = |gateway: &str, listener: &str| -> Vec<String> {
+        let index = context
+            .listener_keys()
+            .iter()
+            .position(|k| k.gateway.name == gateway && k.listener == listener)
+            .expect("listener exists");
+        context.more_specific[index].to_vec()
+    };
+    assert_eq!(claimed("one", "any"), ["*.example.com"]);
+    assert_eq!(claimed("one", "wild"), ["*.a.example.com", "x.example.com"]);
+    assert_eq!(claimed("two", "wild"), ["*.a.example.com", "x.example.com"]);
+    assert_eq!(claimed("one", "deep"), ["b.a.example.com"]);
+    assert!(claimed("one", "deeper").is_empty());
+    assert!(claimed("two", "exact").is_empty());
+    assert!(claimed("two", "alt").is_empty());
+    assert!(claimed("one", "tcp").is_empty());
+    assert!(claimed("one", "secure").is_empty(), "c.example.com is not served");
+}

@@ -378,6 +378,20 @@ fn the_unresolved_share_of_http_requests_answers_500() {
 }
 
 #[test]
+fn the_unresolved_share_of_grpc_calls_answers_503_which_kong_sends_as_unavailable() {
+    let refs = ["{name: grpc, port: 50051}", "{name: nope, port: 80}"];
+    let (grpc, services, _) = resolve(&refs, ServiceProtocol::Grpc);
+    let code = services[0].plugins[0].config["access"][0].as_str().unwrap_or_default();
+    assert!(code.contains("if n <= 1 then return kong.response.exit(503"), "{code}");
+    // An HTTPRoute to the same h2c backends speaks `grpc` to them too, but answers 500: the
+    // two must not share a service.
+    let (http, services, _) = resolve(&refs, ServiceProtocol::Http);
+    let code = services[0].plugins[0].config["access"][0].as_str().unwrap_or_default();
+    assert!(code.contains("if n <= 1 then return kong.response.exit(500"), "{code}");
+    assert_ne!(grpc.service, http.service);
+}
+
+#[test]
 fn the_share_of_a_service_without_ready_endpoints_answers_503() {
     let (resolved, services, upstreams) = resolve(
         &["{name: ws, port: 80}", "{name: empty, port: 80}"],

@@ -64,13 +64,13 @@ struct CachedRoute {
     rules: RulesSummary,
 }
 
-/// What a kind's translator reads of an attachment.
-type Served = (u16, crate::plan::ListenerProtocol, attach::Hostnames);
+/// What a kind's translator reads of an attachment: all of it but the listener's name.
+type Served = (u16, crate::plan::ListenerProtocol, attach::Hostnames, Arc<[String]>);
 
 fn served(attachments: &[&attach::Attachment]) -> Vec<Served> {
     attachments
         .iter()
-        .map(|a| (a.port, a.protocol, a.hostnames.clone()))
+        .map(|a| (a.port, a.protocol, a.hostnames.clone(), a.more_specific.clone()))
         .collect()
 }
 

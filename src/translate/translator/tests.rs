@@ -94,8 +94,9 @@ fn gateways(variant: usize) -> Vec<Arc<Gateway>> {
         json!({"name": "shared-pass", "port": 443, "protocol": "TLS", "hostname": "*.example.com", "tls": {"mode": "Passthrough"}, "allowedRoutes": all}),
     ];
     if variant == 1 {
+        // On the port of `a`'s `http`, more specific: isolation takes its hostnames from it.
         b_listeners.push(json!({
-            "name": "alt", "port": 8080, "protocol": "HTTP", "hostname": "*.example.com",
+            "name": "alt", "port": 80, "protocol": "HTTP", "hostname": "*.example.com",
             "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {"matchLabels": {"team": "x"}}}},
         }));
     }
