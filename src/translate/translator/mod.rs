@@ -8,7 +8,9 @@
 //!   translation reads it (kind, `namespace/name`, generation, creation time, spec — see
 //!   [`RouteObject::translates_like`]), the Gateways and the plan (any change re-attaches
 //!   every route), the labels of its namespace, and every backend resolution its rules used
-//!   (by version, below);
+//!   (by version, below). A route attached again whose kind translator would read the same
+//!   attachments (ports, protocols, hostnames, hostnames of more specific listeners) keeps
+//!   its Kong routes; only its verdict and `attachedRoutes` are renewed;
 //! - per distinct rule `backendRefs` (with the route's namespace and kind, and the protocol),
 //!   the resolution: the Services it names, their EndpointSlices, and the ReferenceGrants
 //!   when a ref crosses namespaces. A resolution asked again after such a change keeps its
@@ -21,9 +23,11 @@
 //! - the certificates, while Gateways, plan, grants and the Secrets they read are the same.
 //!
 //! Objects are compared by address first (the caches hand over the same `Arc` while an object
-//! is unchanged), then by the content translation reads. The routes and verdicts of the
-//! answer are shared with the cache ([`kong::RouteEntry`], [`Translation::routes`]), so
-//! handing out an answer copies no route.
+//! is unchanged), then by the content translation reads. The answer shares its routes,
+//! services, upstreams and verdicts with the cache ([`kong::RouteEntry`], `Arc`s in
+//! [`kong::KongConfig`], [`Translation::routes`]): a service is assembled again only when its
+//! routes, their priorities, its backend set or its owning route changed, and handing out an
+//! answer copies no route.
 
 mod assemble;
 mod seen;
