@@ -332,6 +332,8 @@ fn visit<'a>(config: &'a KongConfig, f: &mut dyn FnMut(&Seen<'a>)) {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use crate::api::ObjectKey;
     use crate::translate::kong::{Route, RouteEntry, Service};
@@ -366,7 +368,7 @@ mod tests {
             key: &ObjectKey::new("shop", "cart"),
         });
         KongConfig {
-            services: vec![Service {
+            services: vec![Arc::new(Service {
                 name: "shop.cart.80".into(),
                 tags: service_tags,
                 routes: vec![RouteEntry::new(
@@ -378,7 +380,7 @@ mod tests {
                     1,
                 )],
                 ..Service::default()
-            }],
+            })],
             ..KongConfig::empty()
         }
     }
@@ -481,7 +483,7 @@ mod tests {
     #[test]
     fn duplicate_names_are_blamed_on_every_entity_with_that_name() {
         let mut config = config();
-        let mut twin = config.services[0].clone();
+        let mut twin = Service::clone(&config.services[0]);
         twin.name = "shop.other.80".into();
         twin.routes[0] = RouteEntry::new(
             Route {
@@ -490,7 +492,7 @@ mod tests {
             },
             1,
         );
-        config.services.push(twin);
+        config.services.push(Arc::new(twin));
         // What Kong leaves for a nested duplicate: keyed by its index in its service.
         let body = serde_json::json!({
             "message": "x",

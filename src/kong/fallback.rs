@@ -2,9 +2,10 @@
 //! rejected, so every healthy route keeps serving while a broken one is reported.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use crate::translate::KongConfig;
-use crate::translate::kong::{Plugin, Route, RouteEntry};
+use crate::translate::kong::{Plugin, Route, RouteEntry, Service, Upstream};
 use crate::translate::tags::{self, TaggedSource};
 
 /// `config` without every entity tagged with one of `broken`, and without what would
@@ -62,9 +63,12 @@ pub fn without_sources(config: &KongConfig, broken: &BTreeSet<TaggedSource>) -> 
             !drop
         })
         .map(|u| {
-            let mut u = u.clone();
+            if !u.targets.iter().any(|t| is_broken(&t.tags)) {
+                return u.clone();
+            }
+            let mut u = Upstream::clone(u);
             u.targets.retain(|t| !is_broken(&t.tags));
-            u
+            Arc::new(u)
         })
         .collect();
     let services = config
@@ -79,10 +83,11 @@ pub fn without_sources(config: &KongConfig, broken: &BTreeSet<TaggedSource>) -> 
                     .is_some_and(|c| dropped_certificates.contains(c.as_str()))
         })
         .map(|s| {
-            let mut kept = s.clone();
-            kept.routes = keep_routes(&s.routes);
-            kept.plugins = keep_plugins(&s.plugins);
-            kept
+            Arc::new(Service {
+                routes: keep_routes(&s.routes),
+                plugins: keep_plugins(&s.plugins),
+                ..Service::clone(s)
+            })
         })
         .collect();
     KongConfig {
@@ -104,7 +109,7 @@ pub fn without_sources(config: &KongConfig, broken: &BTreeSet<TaggedSource>) -> 
 mod tests {
     use super::*;
     use crate::api::ObjectKey;
-    use crate::translate::kong::{Certificate, Service, Sni, Target, Upstream};
+    use crate::translate::kong::{Certificate, Sni, Target};
     use crate::translate::tags::Source;
 
     fn tagged(kind: &str, name: &str) -> Vec<String> {
@@ -136,7 +141,7 @@ mod tests {
 
     fn config() -> KongConfig {
         KongConfig {
-            services: vec![
+            services: [
                 Service {
                     name: "cart".into(),
                     host: "cart.upstream".into(),
@@ -164,9 +169,11 @@ mod tests {
                     routes: vec![route("m.0", "m")],
                     ..Service::default()
                 },
-            ],
+            ]
+            .map(Arc::new)
+            .into(),
             routes: vec![route("redirect.0", "redirect")],
-            upstreams: vec![
+            upstreams: [
                 Upstream {
                     name: "cart.upstream".into(),
                     tags: tagged("Service", "cart"),
@@ -182,7 +189,9 @@ mod tests {
                     tags: tagged("Service", "shared"),
                     ..Upstream::default()
                 },
-            ],
+            ]
+            .map(Arc::new)
+            .into(),
             certificates: vec![Certificate {
                 id: "cert-1".into(),
                 tags: tagged("Secret", "client"),

@@ -88,10 +88,10 @@ mod tests {
         // md5("{}") computed independently: 99914b932bd37a50b983c5e7c90ae93b.
         assert_eq!(hex::encode(Md5::digest(b"{}")), "99914b932bd37a50b983c5e7c90ae93b");
         let mut config = KongConfig::empty();
-        config.upstreams.push(Upstream {
+        config.upstreams.push(Arc::new(Upstream {
             name: "placeholder".into(),
             ..Upstream::default()
-        });
+        }));
         let prepared = PreparedConfig::new(1, Arc::new(config), vec![]).expect("serialises");
         let text: serde_json::Value = serde_json::from_slice(&prepared.body).expect("JSON body");
         let inner = text["config"].as_str().expect("config is a string");

@@ -519,11 +519,13 @@ pub fn loadable(config: &Arc<KongConfig>) -> Arc<KongConfig> {
         return config.clone();
     }
     let mut with_placeholder = KongConfig::clone(config);
-    with_placeholder.upstreams.push(crate::translate::kong::Upstream {
-        name: PLACEHOLDER_UPSTREAM.to_string(),
-        tags: vec![PLACEHOLDER_UPSTREAM.to_string()],
-        ..Default::default()
-    });
+    with_placeholder
+        .upstreams
+        .push(Arc::new(crate::translate::kong::Upstream {
+            name: PLACEHOLDER_UPSTREAM.to_string(),
+            tags: vec![PLACEHOLDER_UPSTREAM.to_string()],
+            ..Default::default()
+        }));
     Arc::new(with_placeholder)
 }
 

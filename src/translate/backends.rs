@@ -313,7 +313,9 @@ struct Resolution {
 struct SetEntities {
     set: BackendSet,
     service: kong::Service,
-    upstream: kong::Upstream,
+    upstream: Arc<kong::Upstream>,
+    /// Tells entities made at different times apart (the targets may differ).
+    made: u64,
     /// No Service port serves the set (every backendRef failed or has no endpoint): its
     /// entities carry the tags of a route, which depends on the routes that use it.
     route_owned: bool,
@@ -474,8 +476,9 @@ impl BackendCache {
     }
 
     /// Resolves `stale` resolutions again; one whose answer changes gets a new version, so
-    /// the routes that used it are translated again.
-    pub fn refresh(&mut self, input: &TranslateInput<'_>, stale: &[u32]) {
+    /// the routes that used it are translated again. Returns whether any answer changed.
+    pub fn refresh(&mut self, input: &TranslateInput<'_>, stale: &[u32]) -> bool {
+        let mut changed = false;
         for &id in stale {
             let Some(request) = self.get(id).map(|r| r.request.clone()) else {
                 continue;
@@ -492,7 +495,9 @@ impl BackendCache {
             resolution.version = next_version;
             self.next_version = self.next_version.wrapping_add(1);
             self.dirty = true;
+            changed = true;
         }
+        changed
     }
 
     /// Removes resolutions no cached route uses, and the sets, targets and tags nothing
@@ -539,8 +544,9 @@ impl BackendCache {
             self.sets.retain(|name, _| live.contains(name.as_str()));
             let sets = &self.sets;
             self.registered.retain(|_, name| sets.contains_key(name));
-            self.variants.retain(|_, (base, _)| sets.contains_key(base));
         }
+        let sets = &self.sets;
+        self.variants.retain(|_, (base, _)| sets.contains_key(base));
     }
 
     /// The Kong service named `name` (a set's or a timeout copy of one), with the tags
@@ -577,18 +583,24 @@ impl BackendCache {
         self.sets.get(base).is_some_and(|e| e.route_owned)
     }
 
+    /// When the entities of the set whose service is `base` were made; `None` for no set.
+    pub fn made(&self, base: &str) -> Option<u64> {
+        self.sets.get(base).map(|e| e.made)
+    }
+
     /// The upstream of the set whose service is `base`.
-    pub fn upstream(&self, base: &str, owner: impl FnOnce() -> Vec<String>) -> Option<kong::Upstream> {
+    pub fn upstream(&self, base: &str, owner: impl FnOnce() -> Vec<String>) -> Option<Arc<kong::Upstream>> {
         let entities = self.sets.get(base)?;
-        let mut upstream = entities.upstream.clone();
-        if entities.route_owned {
-            let tags = owner();
-            for target in &mut upstream.targets {
-                target.tags.clone_from(&tags);
-            }
-            upstream.tags = tags;
+        if !entities.route_owned {
+            return Some(entities.upstream.clone());
         }
-        Some(upstream)
+        let mut upstream = kong::Upstream::clone(&entities.upstream);
+        let tags = owner();
+        for target in &mut upstream.targets {
+            target.tags.clone_from(&tags);
+        }
+        upstream.tags = tags;
+        Some(Arc::new(upstream))
     }
 
     fn resolve_request(
@@ -869,13 +881,16 @@ impl BackendCache {
             targets,
         };
         self.registered.insert(set.clone(), name.clone());
+        let made = self.next_version;
+        self.next_version = self.next_version.wrapping_add(1);
         self.sets.insert(
             name.clone(),
             SetEntities {
                 route_owned: set.served.is_empty(),
                 set,
                 service,
-                upstream,
+                upstream: Arc::new(upstream),
+                made,
             },
         );
         name
@@ -1053,7 +1068,11 @@ impl<'a> Backends<'a> {
                 cache.service(name, || keep)
             })
             .collect();
-        let mut upstreams: Vec<kong::Upstream> = cache.sets.values().map(|e| e.upstream.clone()).collect();
+        let mut upstreams: Vec<kong::Upstream> = cache
+            .sets
+            .values()
+            .map(|e| kong::Upstream::clone(&e.upstream))
+            .collect();
         upstreams.sort_by(|a, b| a.name.cmp(&b.name));
         (services, upstreams)
     }

@@ -19,13 +19,15 @@ pub const FORMAT_VERSION: &str = "3.0";
 pub struct KongConfig {
     #[serde(rename = "_format_version")]
     pub format_version: String,
+    /// Shared with the translator's cache, like the upstreams and the routes: an answer is
+    /// handed out without copying entities that did not change.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub services: Vec<Service>,
+    pub services: Vec<Arc<Service>>,
     /// Routes without a service: they only run plugins (redirects, fixed responses).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteEntry>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub upstreams: Vec<Upstream>,
+    pub upstreams: Vec<Arc<Upstream>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificates: Vec<Certificate>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -42,7 +44,7 @@ impl KongConfig {
 }
 
 /// A Kong service: where matched requests (or streams) go.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Service {
     pub name: String,
     /// `http`, `https`, `grpc`, `grpcs`, `tcp`, `tls`, `udp`.
@@ -192,7 +194,7 @@ pub struct Plugin {
 }
 
 /// A load-balanced pool of targets.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Upstream {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -203,7 +205,7 @@ pub struct Upstream {
 }
 
 /// One endpoint of an upstream: `ip:port` (IPv6 in brackets) and its weight (0–65535).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Target {
     pub target: String,
     pub weight: u32,

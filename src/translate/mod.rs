@@ -122,17 +122,18 @@ pub fn translate(input: &TranslateInput<'_>) -> Translation {
 }
 
 /// The verdict on a route from its attachments (`served`: some are on listeners Kong serves)
-/// and what its kind's translator kept, and the listeners it counts for (`attachedRoutes`),
-/// each once.
+/// and what its kind's translator decided (`kept_any`: it kept some Kong route), and the
+/// listeners it counts for (`attachedRoutes`), each once.
 fn verdict(
     view: &RouteView,
     parents: Vec<attach::ParentAttachment>,
     served: bool,
     rules: &RuleOutcome,
+    kept_any: bool,
 ) -> (RouteVerdict, Vec<attach::ListenerId>) {
     // Without served listeners there are no Kong routes to count, so "some rule was kept"
     // is read from PartiallyInvalid, which a translator sets only when it kept some.
-    let nothing_kept = rules.partially_invalid.is_none() && (!served || rules.routes.is_empty());
+    let nothing_kept = rules.partially_invalid.is_none() && (!served || !kept_any);
     let mut counted: Vec<attach::ListenerId> = Vec::new();
     let mut parent_verdicts = Vec::with_capacity(parents.len());
     for parent in parents {

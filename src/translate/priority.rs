@@ -233,9 +233,11 @@ impl SortKey {
 /// namespace/name, then kind) rather than compared again for each of their Kong routes, so
 /// the big sort compares integers unless two Kong routes tie on everything but the name.
 pub fn sorted(keys: &[&SortKey]) -> Vec<usize> {
+    // The Kong routes of one Kubernetes route share its source: order each source once.
     let mut sources: Vec<&Arc<Source>> = keys.iter().map(|k| &k.source).collect();
-    sources.sort_unstable_by(|a, b| a.order(b).then_with(|| Arc::as_ptr(a).cmp(&Arc::as_ptr(b))));
+    sources.sort_unstable_by_key(|s| Arc::as_ptr(s));
     sources.dedup_by(|a, b| Arc::ptr_eq(a, b));
+    sources.sort_by(|a, b| a.order(b));
     // Rank by address: equal sources (the same route) share a rank, distinct ones follow order.
     let mut rank_of: Vec<(*const Source, u32)> = Vec::with_capacity(sources.len());
     let mut rank = 0u32;
@@ -311,6 +313,8 @@ pub fn priorities(routes: &[PendingRoute]) -> Vec<u64> {
 #[derive(Clone, Debug, Default)]
 pub struct Order {
     ids: Vec<u32>,
+    /// The buffer the next merge writes to (kept, like the order, from call to call).
+    spare: Vec<u32>,
 }
 
 impl Order {
@@ -324,23 +328,27 @@ impl Order {
         self.ids.retain(|&id| !gone(id));
     }
 
-    /// Adds `added`; `key` answers for every id already in the order and every added one.
-    pub fn insert<'k>(&mut self, mut added: Vec<u32>, key: impl Fn(u32) -> &'k SortKey) {
+    /// Adds `added` (left in any order); `key` answers for every id already in the order and
+    /// every added one.
+    pub fn insert<'k>(&mut self, added: &mut [u32], key: impl Fn(u32) -> &'k SortKey) {
         if added.is_empty() {
             return;
         }
+        let mut merged = std::mem::take(&mut self.spare);
+        merged.clear();
         // Many new routes (a first translation, a change of Gateway): one sort of everything
         // is cheaper than placing each, and ranks the Kubernetes routes only once.
         if added.len().saturating_mul(8) > self.ids.len() {
-            added.extend_from_slice(&self.ids);
-            let keys: Vec<&SortKey> = added.iter().map(|&id| key(id)).collect();
-            self.ids = sorted(&keys).into_iter().map(|i| added[i]).collect();
+            self.ids.extend_from_slice(added);
+            let keys: Vec<&SortKey> = self.ids.iter().map(|&id| key(id)).collect();
+            merged.extend(sorted(&keys).into_iter().filter_map(|i| self.ids.get(i).copied()));
+            self.spare = std::mem::replace(&mut self.ids, merged);
             return;
         }
         added.sort_unstable_by(|&a, &b| key(a).cmp(key(b)));
-        let mut merged = Vec::with_capacity(self.ids.len() + added.len());
+        merged.reserve(self.ids.len() + added.len());
         let mut from = 0;
-        for id in added {
+        for &id in added.iter() {
             let new = key(id);
             let rest = self.ids.get(from..).unwrap_or_default();
             let at = from + rest.partition_point(|&old| key(old).cmp(new) == Ordering::Less);
@@ -349,7 +357,7 @@ impl Order {
             from = at;
         }
         merged.extend_from_slice(self.ids.get(from..).unwrap_or_default());
-        self.ids = merged;
+        self.spare = std::mem::replace(&mut self.ids, merged);
     }
 }
 

@@ -45,7 +45,7 @@ fn route_source(name: &str) -> TaggedSource {
 /// A config with one service and a route per name, each from its own HTTPRoute.
 fn config(routes: &[&str]) -> Arc<KongConfig> {
     Arc::new(KongConfig {
-        services: vec![Service {
+        services: vec![Arc::new(Service {
             name: "shop.backend.80".into(),
             host: "backend.shop.80.svc".into(),
             port: 80,
@@ -69,11 +69,11 @@ fn config(routes: &[&str]) -> Arc<KongConfig> {
                 })
                 .collect(),
             ..Service::default()
-        }],
-        upstreams: vec![Upstream {
+        })],
+        upstreams: vec![Arc::new(Upstream {
             name: "backend.shop.80.svc".into(),
             ..Upstream::default()
-        }],
+        })],
         ..KongConfig::empty()
     })
 }

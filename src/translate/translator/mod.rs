@@ -8,7 +8,9 @@
 //!   translation reads it (kind, `namespace/name`, generation, creation time, spec — see
 //!   [`RouteObject::translates_like`]), the Gateways and the plan (any change re-attaches
 //!   every route), the labels of its namespace, and every backend resolution its rules used
-//!   (by version, below);
+//!   (by version, below). A route attached again whose kind translator would read the same
+//!   attachments (ports, protocols, hostnames, hostnames of more specific listeners) keeps
+//!   its Kong routes; only its verdict and `attachedRoutes` are renewed;
 //! - per distinct rule `backendRefs` (with the route's namespace and kind, and the protocol),
 //!   the resolution: the Services it names, their EndpointSlices, and the ReferenceGrants
 //!   when a ref crosses namespaces. A resolution asked again after such a change keeps its
@@ -21,9 +23,11 @@
 //! - the certificates, while Gateways, plan, grants and the Secrets they read are the same.
 //!
 //! Objects are compared by address first (the caches hand over the same `Arc` while an object
-//! is unchanged), then by the content translation reads. The routes and verdicts of the
-//! answer are shared with the cache ([`kong::RouteEntry`], [`Translation::routes`]), so
-//! handing out an answer copies no route.
+//! is unchanged), then by the content translation reads. The answer shares its routes,
+//! services, upstreams and verdicts with the cache ([`kong::RouteEntry`], `Arc`s in
+//! [`kong::KongConfig`], [`Translation::routes`]): a service is assembled again only when its
+//! routes, their priorities, its backend set or its owning route changed, and handing out an
+//! answer copies no route.
 
 mod assemble;
 mod seen;
@@ -57,12 +61,36 @@ struct CachedRoute {
     kong: Vec<u32>,
     /// Whether it has a verdict (some parentRef names a Gateway of the class).
     owned: bool,
+    /// What its kind's translator read of its attachments, and what it decided: enough to
+    /// give a route that attaches again to the same listeners its verdict without translating
+    /// it again.
+    served: Vec<Served>,
+    rules: RulesSummary,
+}
+
+/// What a kind's translator reads of an attachment: all of it but the listener's name.
+type Served = (u16, crate::plan::ListenerProtocol, attach::Hostnames, Arc<[String]>);
+
+fn served(attachments: &[&attach::Attachment]) -> Vec<Served> {
+    attachments
+        .iter()
+        .map(|a| (a.port, a.protocol, a.hostnames.clone(), a.more_specific.clone()))
+        .collect()
+}
+
+/// A [`super::RuleOutcome`] without its Kong routes (what the verdict reads).
+#[derive(Default)]
+struct RulesSummary {
+    outcome: super::RuleOutcome,
+    kept_any: bool,
 }
 
 /// A Kong route of the current answer.
 struct KongSlot {
     route: Arc<kong::Route>,
     service: Option<String>,
+    /// Its service's place in the [`ServiceIndex`].
+    service_slot: Option<u32>,
     key: SortKey,
 }
 
@@ -78,12 +106,15 @@ pub struct Translator {
     context: u64,
     /// Listener keys of the current context, by [`ListenerId`].
     listener_keys: Vec<ListenerKey>,
+    /// Accepted routes per listener (`attachedRoutes`), by [`ListenerId`].
+    attached: Vec<i32>,
     /// Counts translations.
     epoch: u64,
     backends: BackendCache,
     checked: Checked,
     routes: Vec<Option<CachedRoute>>,
     free_routes: Vec<u32>,
+    live_routes: usize,
     by_address: FxMap<usize, u32>,
     by_ref: FxMap<RouteRef, u32>,
     kong: Vec<Option<KongSlot>>,
@@ -94,6 +125,7 @@ pub struct Translator {
     services: ServiceIndex,
     verdicts: Arc<BTreeMap<RouteRef, RouteVerdict>>,
     certificates: Option<CertificateMemo>,
+    scratch: Scratch,
 }
 
 impl Default for Translator {
@@ -108,11 +140,13 @@ impl Translator {
             seen: Seen::new(),
             context: 0,
             listener_keys: Vec::new(),
+            attached: Vec::new(),
             epoch: 0,
             backends: BackendCache::default(),
             checked: Checked::default(),
             routes: Vec::new(),
             free_routes: Vec::new(),
+            live_routes: 0,
             by_address: FxMap::default(),
             by_ref: FxMap::default(),
             kong: Vec::new(),
@@ -122,6 +156,7 @@ impl Translator {
             services: ServiceIndex::default(),
             verdicts: Arc::new(BTreeMap::new()),
             certificates: None,
+            scratch: Scratch::default(),
         }
     }
 
@@ -140,23 +175,37 @@ impl Translator {
             self.context = self.context.wrapping_add(1);
         }
         let stale = self.backends.forget(&changes.services, changes.grants);
-        self.backends.refresh(&input, &stale);
+        let answers_changed = self.backends.refresh(&input, &stale);
+        if changes.context {
+            // Every route attaches again and counts itself anew.
+            self.attached.clear();
+        }
 
-        let todo = self.find_changed_routes(&input, &changes);
-        let mut dead: Vec<u32> = Vec::new();
-        let verdicts = Arc::make_mut(&mut self.verdicts);
-        let removed: Vec<u32> = self
-            .routes
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.as_ref().is_some_and(|r| r.seen != self.epoch))
-            .filter_map(|(i, _)| u32::try_from(i).ok())
-            .collect();
+        let (mut todo, reattach, seen) = self.find_changed_routes(&input, &changes, answers_changed);
+        // Kong routes replaced or removed: their slots are emptied at once (so their memory
+        // serves the new ones) and reused once they are out of the order. Scratch vectors
+        // are kept from call to call: freeing large blocks amid many small frees makes
+        // glibc's allocator consolidate, which showed as a fifth of a full translation.
+        let mut dead = std::mem::take(&mut self.scratch.dead);
+        let mut added = std::mem::take(&mut self.scratch.added);
+        let removed: Vec<u32> = if seen == self.live_routes {
+            Vec::new()
+        } else {
+            self.routes
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.as_ref().is_some_and(|r| r.seen != self.epoch))
+                .filter_map(|(i, _)| u32::try_from(i).ok())
+                .collect()
+        };
         for id in removed {
+            let verdicts = Arc::make_mut(&mut self.verdicts);
             let Some(entry) = self.routes.get_mut(id as usize).and_then(Option::take) else {
                 continue;
             };
             self.free_routes.push(id);
+            self.live_routes = self.live_routes.saturating_sub(1);
+            count(&mut self.attached, &entry.listeners, -1);
             self.by_address.remove(&entry.object.address());
             self.by_ref.remove(&entry.route);
             verdicts.remove(&entry.route);
@@ -165,51 +214,74 @@ impl Translator {
             }
             for kong_id in entry.kong {
                 self.services.remove(kong_id, &self.kong);
+                empty_slot(&mut self.kong, kong_id);
                 dead.push(kong_id);
             }
         }
 
-        let mut added: Vec<u32> = Vec::new();
-        if !todo.is_empty() || changes.context {
+        if !todo.is_empty() || !reattach.is_empty() || changes.context {
             let context = attach::Context::new(&input);
             if changes.context {
                 self.listener_keys = context.listener_keys().to_vec();
+                self.attached = vec![0; self.listener_keys.len()];
+            }
+            for id in reattach {
+                if !self.reattach(&context, id) {
+                    todo.push(id);
+                }
+            }
+            // Every route again (a first translation, a change of Gateway): the index is
+            // made anew rather than emptied route by route.
+            let all = todo.len() == self.live_routes;
+            if all {
+                self.services.clear();
             }
             for id in todo {
-                self.retranslate(&input, &context, id, &mut dead, &mut added);
+                self.retranslate(&input, &context, id, all, &mut dead, &mut added);
             }
         }
 
         let order_changed = !dead.is_empty() || !added.is_empty();
         if !dead.is_empty() {
-            let mut gone = vec![false; self.kong.len()];
+            let gone = &mut self.scratch.gone;
+            gone.clear();
+            gone.resize(self.kong.len(), false);
             for &id in &dead {
                 if let Some(flag) = gone.get_mut(id as usize) {
                     *flag = true;
                 }
             }
             self.order.remove(|id| gone.get(id as usize).copied().unwrap_or(false));
-            for id in dead {
-                if let Some(slot) = self.kong.get_mut(id as usize) {
-                    *slot = None;
-                    self.free_kong.push(id);
-                }
-            }
+            self.free_kong.extend_from_slice(&dead);
         }
         let kong = &self.kong;
         let fallback = priority::SortKey::placeholder();
-        self.order.insert(added, |id| {
+        self.order.insert(&mut added, |id| {
             kong.get(id as usize)
                 .and_then(Option::as_ref)
                 .map_or(&fallback, |slot| &slot.key)
         });
+        dead.clear();
+        added.clear();
+        self.scratch.dead = dead;
+        self.scratch.added = added;
         if order_changed {
-            self.priorities.clear();
+            // Ranks move: the services of the Kong routes whose priority changed are
+            // assembled again (new and removed routes changed theirs already).
             self.priorities.resize(self.kong.len(), 0);
             let count = self.order.ids().len();
             for (position, &id) in self.order.ids().iter().enumerate() {
-                if let Some(priority) = self.priorities.get_mut(id as usize) {
-                    *priority = priority::priority_at(position, count);
+                let priority = priority::priority_at(position, count);
+                if let Some(old) = self.priorities.get_mut(id as usize)
+                    && *old != priority
+                {
+                    *old = priority;
+                    let service = self
+                        .kong
+                        .get(id as usize)
+                        .and_then(Option::as_ref)
+                        .and_then(|s| s.service_slot);
+                    self.services.touch(service);
                 }
             }
         }
@@ -217,7 +289,7 @@ impl Translator {
         let attached_routes = self.attached_routes();
         let certificates = self.certificates(&input, &changes);
         let config = assemble::config(
-            &self.services,
+            &mut self.services,
             &self.kong,
             &self.priorities,
             &self.backends,
@@ -232,10 +304,20 @@ impl Translator {
         }
     }
 
-    /// Marks every route of the input as seen and returns those to translate again.
-    fn find_changed_routes(&mut self, input: &TranslateInput<'_>, changes: &Changes) -> Vec<u32> {
+    /// Marks every route of the input as seen. Returns the routes to translate again, those
+    /// to attach again (only Gateways, plan or namespace labels changed for them), and how
+    /// many cached routes were seen. `answers_changed`: some backend resolution answers
+    /// differently.
+    fn find_changed_routes(
+        &mut self,
+        input: &TranslateInput<'_>,
+        changes: &Changes,
+        answers_changed: bool,
+    ) -> (Vec<u32>, Vec<u32>, usize) {
         let namespaces: HashSet<&str> = changes.namespaces.iter().map(String::as_str).collect();
         let mut todo = Vec::new();
+        let mut reattach = Vec::new();
+        let mut seen = 0;
         for object in input.routes.objects() {
             let address = object.address();
             let by_address = self.by_address.get(&address).copied().filter(|&id| {
@@ -249,6 +331,7 @@ impl Translator {
             let Some(id) = id else {
                 let id = self.new_route(object);
                 todo.push(id);
+                seen += 1;
                 continue;
             };
             let epoch = self.epoch;
@@ -258,6 +341,9 @@ impl Translator {
             };
             // A second object with the same kind and `namespace/name`: the later one wins.
             let duplicate = entry.seen == epoch;
+            if !duplicate {
+                seen += 1;
+            }
             let same = !duplicate && entry.object.translates_like(&object);
             if entry.object.address() != address {
                 self.by_address.remove(&entry.object.address());
@@ -267,19 +353,51 @@ impl Translator {
             entry.seen = epoch;
             let stale = duplicate
                 || !same
-                || entry.context != context
-                || namespaces.contains(entry.route.key.namespace.as_str())
-                || entry
-                    .used
-                    .iter()
-                    .any(|(resolution, version)| self.backends.version(*resolution) != Some(*version));
+                || (answers_changed
+                    && entry
+                        .used
+                        .iter()
+                        .any(|(resolution, version)| self.backends.version(*resolution) != Some(*version)));
             if stale {
                 todo.push(id);
+            } else if entry.context != context
+                || (!namespaces.is_empty() && namespaces.contains(entry.route.key.namespace.as_str()))
+            {
+                reattach.push(id);
             }
         }
         todo.sort_unstable();
         todo.dedup();
-        todo
+        // A duplicate may have been put in both lists.
+        reattach.retain(|id| todo.binary_search(id).is_err());
+        (todo, reattach, seen)
+    }
+
+    /// Attaches a route again; when its kind's translator would read the same attachments,
+    /// only its verdict and listener counts are renewed. Returns false when it must be
+    /// translated again.
+    fn reattach(&mut self, context: &attach::Context<'_>, id: u32) -> bool {
+        let Some(entry) = self.routes.get_mut(id as usize).and_then(Option::as_mut) else {
+            return true;
+        };
+        let view = RouteView::of(&entry.object);
+        let parents = attach::attach(context, &view);
+        let attachments = super::serving_attachments(&parents);
+        if parents.is_empty() || !entry.owned || served(&attachments) != entry.served {
+            return false;
+        }
+        let served = !attachments.is_empty();
+        let (verdict, listeners) = super::verdict(&view, parents, served, &entry.rules.outcome, entry.rules.kept_any);
+        if entry.context == self.context {
+            count(&mut self.attached, &entry.listeners, -1);
+        }
+        count(&mut self.attached, &listeners, 1);
+        entry.listeners = listeners;
+        entry.context = self.context;
+        if self.verdicts.get(&entry.route) != Some(&verdict) {
+            Arc::make_mut(&mut self.verdicts).insert(entry.route.clone(), verdict);
+        }
+        true
     }
 
     fn route(&self, id: u32) -> Option<&CachedRoute> {
@@ -296,6 +414,8 @@ impl Translator {
             listeners: Vec::new(),
             kong: Vec::new(),
             owned: false,
+            served: Vec::new(),
+            rules: RulesSummary::default(),
             object,
         };
         let address = entry.object.address();
@@ -313,6 +433,7 @@ impl Translator {
         };
         self.by_address.insert(address, id);
         self.by_ref.insert(route, id);
+        self.live_routes += 1;
         id
     }
 
@@ -322,6 +443,7 @@ impl Translator {
         input: &TranslateInput<'_>,
         context: &attach::Context<'_>,
         id: u32,
+        index_cleared: bool,
         dead: &mut Vec<u32>,
         added: &mut Vec<u32>,
     ) {
@@ -329,11 +451,20 @@ impl Translator {
             return;
         };
         let verdicts = Arc::make_mut(&mut self.verdicts);
+        entry.served.clear();
+        entry.rules = RulesSummary::default();
         for kong_id in entry.kong.drain(..) {
-            self.services.remove(kong_id, &self.kong);
+            if !index_cleared {
+                self.services.remove(kong_id, &self.kong);
+            }
+            empty_slot(&mut self.kong, kong_id);
             dead.push(kong_id);
         }
         let previous = std::mem::take(&mut entry.used);
+        // After a context change the counts were reset, and these ids are of the old context.
+        if entry.context == self.context {
+            count(&mut self.attached, &entry.listeners, -1);
+        }
         entry.listeners.clear();
         entry.context = self.context;
 
@@ -356,21 +487,31 @@ impl Translator {
             for (resolution, _) in &entry.used {
                 self.backends.acquire(*resolution);
             }
+            let served_attachments = served(&attachments);
             let served = !attachments.is_empty();
-            let rules = validate::keep_valid_with(&mut self.checked, rules);
-            let (verdict, listeners) = super::verdict(&view, parents, served, &rules);
+            let mut rules = validate::keep_valid_with(&mut self.checked, rules);
+            let kong_routes = std::mem::take(&mut rules.routes);
+            let kept_any = !kong_routes.is_empty();
+            let (verdict, listeners) = super::verdict(&view, parents, served, &rules, kept_any);
+            entry.served = served_attachments;
+            entry.rules = RulesSummary {
+                outcome: rules,
+                kept_any,
+            };
             verdicts.insert(entry.route.clone(), verdict);
+            count(&mut self.attached, &listeners, 1);
             entry.listeners = listeners;
             let source = Arc::new(Source {
                 created: view.created,
                 route: view.route.clone(),
             });
-            for pending in rules.routes {
+            for pending in kong_routes {
                 let route = Arc::new(pending.route);
                 let slot = KongSlot {
                     key: SortKey::new(&pending.precedence, source.clone(), route.clone()),
                     route,
                     service: pending.service,
+                    service_slot: None,
                 };
                 let kong_id = match self.free_kong.pop() {
                     Some(kong_id) => {
@@ -384,7 +525,7 @@ impl Translator {
                         u32::try_from(self.kong.len() - 1).unwrap_or(u32::MAX)
                     }
                 };
-                self.services.insert(kong_id, &self.kong);
+                self.services.insert(kong_id, &mut self.kong);
                 entry.kong.push(kong_id);
                 added.push(kong_id);
             }
@@ -396,17 +537,9 @@ impl Translator {
     }
 
     fn attached_routes(&self) -> BTreeMap<ListenerKey, i32> {
-        let mut counts = vec![0_i32; self.listener_keys.len()];
-        for entry in self.routes.iter().flatten() {
-            for listener in &entry.listeners {
-                if let Some(count) = counts.get_mut(listener.index()) {
-                    *count = count.saturating_add(1);
-                }
-            }
-        }
         self.listener_keys
             .iter()
-            .zip(counts)
+            .zip(self.attached.iter().copied())
             .filter(|(_, count)| *count > 0)
             .map(|(key, count)| (key.clone(), count))
             .collect()
@@ -440,6 +573,30 @@ impl Translator {
             .map(|s| s.route.expression.as_str())
             .collect();
         self.checked.retain(|e| expressions.contains(e));
+    }
+}
+
+/// Empties the slot of a Kong route that is gone (its id is reused once out of the order).
+fn empty_slot(kong: &mut [Option<KongSlot>], id: u32) {
+    if let Some(slot) = kong.get_mut(id as usize) {
+        *slot = None;
+    }
+}
+
+/// Vectors kept from one translation to the next (see [`Translator::translate`]).
+#[derive(Default)]
+struct Scratch {
+    dead: Vec<u32>,
+    added: Vec<u32>,
+    gone: Vec<bool>,
+}
+
+/// Adds `delta` to the count of each listener.
+fn count(counts: &mut [i32], listeners: &[ListenerId], delta: i32) {
+    for listener in listeners {
+        if let Some(count) = counts.get_mut(listener.index()) {
+            *count = count.saturating_add(delta);
+        }
     }
 }
 

@@ -7,7 +7,6 @@
 //! compared by address first: the caches hand over the same `Arc` for an object that did not
 //! change, so a comparison of contents is the exception.
 
-use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -77,54 +76,58 @@ pub fn same_secret(a: Option<&Arc<Secret>>, b: Option<&Arc<Secret>>) -> bool {
     }
 }
 
-/// Brings `seen` up to date with `now`, returning the keys whose value changed (added and
-/// removed ones included). Both maps are walked once, side by side.
+/// Brings `seen` (sorted by key) up to date with `now`, returning the keys whose value
+/// changed (added and removed ones included). `now` is walked once beside `seen`; while both
+/// hold the same keys in the same places, each step compares one key and one value.
 fn sync_map<V: Clone>(
-    seen: &mut BTreeMap<ObjectKey, V>,
+    seen: &mut Vec<(ObjectKey, V)>,
     now: &BTreeMap<ObjectKey, V>,
     same: impl Fn(&V, &V) -> bool,
 ) -> Vec<ObjectKey> {
-    let mut changed = Vec::new();
-    let mut old = seen.iter().peekable();
-    let mut new = now.iter().peekable();
-    loop {
-        match (old.peek(), new.peek()) {
-            (None, None) => break,
-            (Some((k, _)), None) => {
-                changed.push((*k).clone());
-                old.next();
+    let mut changed: Vec<ObjectKey> = Vec::new();
+    let mut at = 0;
+    for (key, value) in now {
+        if let Some((old_key, old_value)) = seen.get(at)
+            && old_key == key
+        {
+            if !same(old_value, value) {
+                changed.push(key.clone());
             }
-            (None, Some((k, _))) => {
-                changed.push((*k).clone());
-                new.next();
+            at += 1;
+            continue;
+        }
+        // Out of step: skip what was removed, then this key is new or changed.
+        while let Some((old_key, _)) = seen.get(at)
+            && old_key < key
+        {
+            changed.push(old_key.clone());
+            at += 1;
+        }
+        match seen.get(at) {
+            Some((old_key, old_value)) if old_key == key => {
+                if !same(old_value, value) {
+                    changed.push(key.clone());
+                }
+                at += 1;
             }
-            (Some((ko, vo)), Some((kn, vn))) => match ko.cmp(kn) {
-                Ordering::Less => {
-                    changed.push((*ko).clone());
-                    old.next();
-                }
-                Ordering::Greater => {
-                    changed.push((*kn).clone());
-                    new.next();
-                }
-                Ordering::Equal => {
-                    if !same(vo, vn) {
-                        changed.push((*ko).clone());
-                    }
-                    old.next();
-                    new.next();
-                }
-            },
+            _ => changed.push(key.clone()),
         }
     }
+    changed.extend(seen.get(at..).unwrap_or_default().iter().map(|(k, _)| k.clone()));
+    changed.sort();
     for key in &changed {
-        match now.get(key) {
-            Some(value) => {
-                seen.insert(key.clone(), value.clone());
+        let position = seen.binary_search_by(|(k, _)| k.cmp(key));
+        match (position, now.get(key)) {
+            (Ok(i), Some(value)) => {
+                if let Some(entry) = seen.get_mut(i) {
+                    entry.1 = value.clone();
+                }
             }
-            None => {
-                seen.remove(key);
+            (Ok(i), None) => {
+                seen.remove(i);
             }
+            (Err(i), Some(value)) => seen.insert(i, (key.clone(), value.clone())),
+            (Err(_), None) => {}
         }
     }
     changed
@@ -149,8 +152,9 @@ pub struct Seen {
     gateways: Vec<Arc<Gateway>>,
     plan: ClassPlan,
     namespaces: BTreeMap<String, BTreeMap<String, String>>,
-    services: BTreeMap<ObjectKey, Arc<Service>>,
-    endpoint_slices: BTreeMap<ObjectKey, Vec<Arc<EndpointSlice>>>,
+    /// Sorted by key, like the rest of the maps the translation reads.
+    services: Vec<(ObjectKey, Arc<Service>)>,
+    endpoint_slices: Vec<(ObjectKey, Vec<Arc<EndpointSlice>>)>,
     grants: Vec<Arc<ReferenceGrant>>,
     /// Nothing seen yet.
     empty: bool,
@@ -223,5 +227,32 @@ impl SecretLookup for RecordingSecrets<'_> {
         let answer = self.inner.secret(key);
         self.asked.borrow_mut().push((key.clone(), answer.clone()));
         answer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> ObjectKey {
+        ObjectKey::new("ns", name)
+    }
+
+    #[test]
+    fn a_map_sync_reports_added_removed_and_changed_keys_and_catches_up() {
+        let mut seen: Vec<(ObjectKey, u32)> = Vec::new();
+        let first = BTreeMap::from([(key("a"), 1), (key("b"), 2), (key("d"), 4)]);
+        assert_eq!(
+            sync_map(&mut seen, &first, |x, y| x == y),
+            [key("a"), key("b"), key("d")]
+        );
+        assert!(sync_map(&mut seen, &first, |x, y| x == y).is_empty());
+        let second = BTreeMap::from([(key("b"), 3), (key("c"), 3), (key("d"), 4), (key("e"), 5)]);
+        assert_eq!(
+            sync_map(&mut seen, &second, |x, y| x == y),
+            [key("a"), key("b"), key("c"), key("e")]
+        );
+        let expected: Vec<(ObjectKey, u32)> = second.into_iter().collect();
+        assert_eq!(seen, expected);
     }
 }

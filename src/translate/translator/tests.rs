@@ -33,6 +33,8 @@ struct World {
     secrets: BTreeMap<ObjectKey, Arc<Secret>>,
     reversed: bool,
     resource_version: u64,
+    /// A second object with the kind and name of an existing route (and fewer rules).
+    duplicate: Option<RouteObject>,
 }
 
 fn object<T: serde::de::DeserializeOwned>(value: Value) -> T {
@@ -92,8 +94,9 @@ fn gateways(variant: usize) -> Vec<Arc<Gateway>> {
         json!({"name": "shared-pass", "port": 443, "protocol": "TLS", "hostname": "*.example.com", "tls": {"mode": "Passthrough"}, "allowedRoutes": all}),
     ];
     if variant == 1 {
+        // On the port of `a`'s `http`, more specific: isolation takes its hostnames from it.
         b_listeners.push(json!({
-            "name": "alt", "port": 8080, "protocol": "HTTP", "hostname": "*.example.com",
+            "name": "alt", "port": 80, "protocol": "HTTP", "hostname": "*.example.com",
             "allowedRoutes": {"namespaces": {"from": "Selector", "selector": {"matchLabels": {"team": "x"}}}},
         }));
     }
@@ -170,6 +173,8 @@ enum Change {
     /// The listener certificate: one of two, or none.
     Certificate(Option<usize>),
     Reverse,
+    /// Another object for one route's kind and name (none, with `None`).
+    Duplicate(Option<usize>),
 }
 
 fn arbitrary_route() -> impl Strategy<Value = Value> {
@@ -285,6 +290,7 @@ fn arbitrary_change() -> impl Strategy<Value = Change> {
         1 => (0..3_usize).prop_map(Change::Gateways),
         1 => prop::option::of(0..2_usize).prop_map(Change::Certificate),
         1 => Just(Change::Reverse),
+        1 => prop::option::of(0..8_usize).prop_map(Change::Duplicate),
     ]
 }
 
@@ -367,6 +373,16 @@ impl World {
                 };
             }
             Change::Reverse => self.reversed = !self.reversed,
+            Change::Duplicate(index) => {
+                self.duplicate = index.and_then(|i| self.routes.values().nth(i)).map(|(value, _)| {
+                    let mut value = value.clone();
+                    value["metadata"]["generation"] = json!(99);
+                    if let Some(rules) = value["spec"]["rules"].as_array_mut() {
+                        rules.truncate(1);
+                    }
+                    route_object(&value)
+                });
+            }
         }
     }
 
@@ -376,6 +392,7 @@ impl World {
         if self.reversed {
             objects.reverse();
         }
+        objects.extend(&self.duplicate);
         for object in objects {
             match object {
                 RouteObject::Http(r) => set.http.push(r.clone()),
