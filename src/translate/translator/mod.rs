@@ -68,13 +68,28 @@ struct CachedRoute {
     rules: RulesSummary,
 }
 
-/// What a kind's translator reads of an attachment: all of it but the listener's name.
-type Served = (u16, crate::plan::ListenerProtocol, attach::Hostnames, Arc<[String]>);
+/// What a kind's translator reads of an attachment: all of it but the listener's name
+/// (the client certificate picks the service copy a rule's Kong routes point at).
+type Served = (
+    u16,
+    crate::plan::ListenerProtocol,
+    attach::Hostnames,
+    Arc<[String]>,
+    Option<Arc<str>>,
+);
 
 fn served(attachments: &[&attach::Attachment]) -> Vec<Served> {
     attachments
         .iter()
-        .map(|a| (a.port, a.protocol, a.hostnames.clone(), a.more_specific.clone()))
+        .map(|a| {
+            (
+                a.port,
+                a.protocol,
+                a.hostnames.clone(),
+                a.more_specific.clone(),
+                a.client_certificate.clone(),
+            )
+        })
         .collect()
 }
 

@@ -480,3 +480,26 @@ fn an_unchanged_class_gives_the_same_answer_sharing_every_route() {
     assert!(Arc::ptr_eq(&route(&first), &route(&second)));
     assert!(!Arc::ptr_eq(&route(&second), &route(&fresh)));
 }
+
+#[test]
+fn a_client_certificate_that_becomes_usable_reaches_the_services_of_a_long_lived_translator() {
+    let fixture = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/src/translate/testdata/backend-client-certificate.yaml"
+    ))
+    .expect("fixture");
+    let with_secret = crate::translate::testing::Snapshot::from_yaml(&fixture);
+    let without_secret = crate::translate::testing::Snapshot::from_yaml(&fixture.replace(
+        "metadata: {name: client, namespace: infra}",
+        "metadata: {name: not-the-client, namespace: infra}",
+    ));
+    let mut translator = Translator::new();
+    let before = translator.translate(&without_secret.input());
+    assert!(before.config.services.iter().all(|s| s.client_certificate.is_none()));
+    let after = translator.translate(&with_secret.input());
+    assert_eq!(after, with_secret.translate());
+    assert!(after.config.services.iter().any(|s| s.client_certificate.is_some()));
+    // And back: the certificate goes when its Secret does.
+    let again = translator.translate(&without_secret.input());
+    assert_eq!(again, without_secret.translate());
+}
