@@ -81,13 +81,23 @@ type Served = (
 fn served(attachments: &[&attach::Attachment]) -> Vec<Served> {
     attachments
         .iter()
-        .map(|a| {
+        .map(|attachment| {
+            // Destructured, so a field added to `Attachment` must be decided on here: a field
+            // left out would let a route keep Kong routes made for other attachments.
+            let attach::Attachment {
+                listener: _,
+                port,
+                protocol,
+                hostnames,
+                more_specific,
+                client_certificate,
+            } = attachment;
             (
-                a.port,
-                a.protocol,
-                a.hostnames.clone(),
-                a.more_specific.clone(),
-                a.client_certificate.clone(),
+                *port,
+                *protocol,
+                hostnames.clone(),
+                more_specific.clone(),
+                client_certificate.clone(),
             )
         })
         .collect()
