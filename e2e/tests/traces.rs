@@ -113,10 +113,21 @@ async fn gateway_events(scenario: &Scenario) -> Result<Vec<(String, String)>> {
 }
 
 /// Waits until Jaeger holds the trace.
+/// Waits until Jaeger holds the trace with its root span. Spans are exported in batches as
+/// they end, and a reconcile's root ends after its children, so Jaeger can hold the
+/// children of a trace a moment before its root.
 async fn trace(jaeger: &Jaeger, id: &str) -> Result<Trace> {
-    eventually(&format!("trace {id} in Jaeger"), CONVERGE_TIMEOUT, || async move {
-        jaeger.trace(id).await.map_err(|e| e.to_string())
-    })
+    eventually(
+        &format!("trace {id} with its root in Jaeger"),
+        CONVERGE_TIMEOUT,
+        || async move {
+            match jaeger.trace(id).await.map_err(|e| e.to_string())? {
+                Some(trace) if trace.root().is_some() => Ok(Some(trace)),
+                Some(_) => Err("the trace has no root span yet".to_string()),
+                None => Ok(None),
+            }
+        },
+    )
     .await
 }
 
