@@ -188,7 +188,9 @@ def answer():
 threading.Thread(target=answer, daemon=True).start()
 try:
     run = subprocess.run(
-        [shutil.which("chroot"), f"--userspec={user}", rootfs, "/usr/local/bin/kongress", "run", "--namespace", "kongress-system"],
+        [shutil.which("chroot"), f"--userspec={user}", rootfs, "/usr/local/bin/kongress", "run", "--namespace", "kongress-system",
+         # Any free loopback port: 8080 may be taken by a kongress that runs beside this check.
+         "--metrics-address", "127.0.0.1:0"],
         env={"KUBECONFIG": "/tmp/kubeconfig", "NO_COLOR": "1"},
         capture_output=True, text=True, timeout=4)
     log = run.stdout + run.stderr
