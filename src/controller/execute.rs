@@ -133,9 +133,18 @@ pub async fn write_statuses(ctx: &Context, class: &GatewayClass, outcome: &Outco
     for write in outcome.route_statuses.iter().filter(|w| w.changed) {
         write_route_status(ctx, write).await?;
     }
-    if outcome.class_conditions.changed {
+    if outcome.class_status.changed {
         let api: Api<GatewayClass> = Api::all(ctx.client.clone());
-        let body = serde_json::json!({ "conditions": outcome.class_conditions.conditions });
+        let supported_features: Vec<serde_json::Value> = outcome
+            .class_status
+            .supported_features
+            .iter()
+            .map(|name| serde_json::json!({ "name": name }))
+            .collect();
+        let body = serde_json::json!({
+            "conditions": outcome.class_status.conditions,
+            "supportedFeatures": supported_features,
+        });
         patch_status(&api, class, &body).await?;
     }
     Ok(())

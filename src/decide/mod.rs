@@ -31,8 +31,8 @@ use crate::kong::PushState;
 use crate::plan::{ClassPlan, ListenerKey, PlanInput, PlanSettings, SecretLookup, plan_class};
 use crate::render::{DataPlaneNames, RenderInput, data_plane_names, render};
 use crate::status::{
-    ClassVerdict, DataPlaneState, InstalledCrd, StatusEvent, crd_versions, gateway_class_conditions, gateway_status,
-    gateway_status_events,
+    ClassVerdict, DataPlaneState, InstalledCrd, SUPPORTED_FEATURES, StatusEvent, crd_versions,
+    gateway_class_conditions, gateway_status, gateway_status_events,
 };
 use crate::translate::{RouteSet, RouteView, TranslateInput, Translation, Translator};
 pub use offline::{ASSUMED_BUNDLE_VERSION, choose_class, decide_offline, status_documents};
@@ -140,10 +140,11 @@ pub struct GatewayStatusWrite {
     pub events: Vec<StatusEvent>,
 }
 
-/// The GatewayClass's desired conditions.
+/// The GatewayClass's desired status: its conditions and the features kongress supports.
 #[derive(Clone, Debug, PartialEq)]
-pub struct ClassConditions {
+pub struct ClassStatusWrite {
     pub conditions: Vec<Condition>,
+    pub supported_features: Vec<String>,
     /// False when the class already carries exactly these.
     pub changed: bool,
 }
@@ -170,7 +171,7 @@ pub struct Outcome {
     pub gateway_statuses: Vec<GatewayStatusWrite>,
     /// The status of every route of the class (and of routes it must clean up), by route.
     pub route_statuses: Vec<RouteStatusWrite>,
-    pub class_conditions: ClassConditions,
+    pub class_status: ClassStatusWrite,
     pub plan: ClassPlan,
     /// The Kong config for the class's data plane, and every route's verdict.
     pub translation: Translation,
@@ -285,17 +286,17 @@ pub fn decide_with(snapshot: &ClassSnapshot<'_>, translator: &mut Translator) ->
         cluster_ips,
         config: config_state(snapshot.push.as_ref(), &translation),
     };
-    let (gateway_statuses, class_conditions, route_statuses) = {
+    let (gateway_statuses, class_status, route_statuses) = {
         let span = tracing::debug_span!("status", gateway_writes = field::Empty, route_writes = field::Empty);
         let _entered = span.enter();
         let gateway_statuses = gateway_statuses(snapshot, &plan, &translation, &data_plane);
-        let class_conditions = class_conditions(class, &verdict, &env_clashes, &snapshot.now);
+        let class_status = class_status(class, &verdict, &env_clashes, &snapshot.now);
         let route_statuses = route_statuses(snapshot, &translation);
         if !span.is_disabled() {
             span.record("gateway_writes", gateway_statuses.iter().filter(|w| w.changed).count());
             span.record("route_writes", route_statuses.iter().filter(|w| w.changed).count());
         }
-        (gateway_statuses, class_conditions, route_statuses)
+        (gateway_statuses, class_status, route_statuses)
     };
 
     Outcome {
@@ -304,7 +305,7 @@ pub fn decide_with(snapshot: &ClassSnapshot<'_>, translator: &mut Translator) ->
         prune,
         gateway_statuses,
         route_statuses,
-        class_conditions,
+        class_status,
         plan,
         translation,
         names,
@@ -455,16 +456,12 @@ fn gateway_statuses(
     writes
 }
 
-fn class_conditions(
-    class: &GatewayClass,
-    verdict: &ClassVerdict,
-    env_clashes: &[String],
-    now: &Time,
-) -> ClassConditions {
-    let existing = class
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.clone())
+fn class_status(class: &GatewayClass, verdict: &ClassVerdict, env_clashes: &[String], now: &Time) -> ClassStatusWrite {
+    let status = class.status.as_ref();
+    let existing = status.and_then(|s| s.conditions.clone()).unwrap_or_default();
+    let existing_features: Vec<&str> = status
+        .and_then(|s| s.supported_features.as_ref())
+        .map(|features| features.iter().map(|f| f.name.as_str()).collect())
         .unwrap_or_default();
     let mut conditions =
         gateway_class_conditions(verdict, &existing, class.metadata.generation.unwrap_or_default(), now);
@@ -479,9 +476,10 @@ fn class_conditions(
             env_clashes.join(", ")
         );
     }
-    ClassConditions {
-        changed: conditions != existing,
+    ClassStatusWrite {
+        changed: conditions != existing || existing_features != SUPPORTED_FEATURES,
         conditions,
+        supported_features: SUPPORTED_FEATURES.iter().map(|f| f.to_string()).collect(),
     }
 }
 

@@ -100,7 +100,10 @@ pub fn status_documents(class: &GatewayClass, outcome: &Outcome) -> Vec<Value> {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "GatewayClass",
         "metadata": { "name": class.name_any() },
-        "status": { "conditions": outcome.class_conditions.conditions },
+        "status": {
+            "conditions": outcome.class_status.conditions,
+            "supportedFeatures": outcome.class_status.supported_features.iter().map(|name| json!({ "name": name })).collect::<Vec<_>>(),
+        },
     })];
     for write in &outcome.route_statuses {
         let route = &write.route.route;

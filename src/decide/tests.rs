@@ -150,8 +150,8 @@ fn summarize(outcome: &Outcome) -> Summary {
         .map(|m| format!("{:?} {}", m.kind, m.key))
         .collect();
     let class = StatusSummary {
-        changed: outcome.class_conditions.changed,
-        conditions: outcome.class_conditions.conditions.iter().map(condition_line).collect(),
+        changed: outcome.class_status.changed,
+        conditions: outcome.class_status.conditions.iter().map(condition_line).collect(),
     };
     let gateways = outcome
         .gateway_statuses
@@ -440,4 +440,50 @@ fn decide_is_independent_of_input_order() {
     let backward = run_case(&reversed_dir);
     std::fs::remove_dir_all(&reversed_dir).ok();
     assert_eq!(forward, backward);
+}
+
+#[test]
+fn class_status_lists_the_supported_features_and_is_rewritten_only_when_they_differ() {
+    use gateway_api::gatewayclasses::{GatewayClassSpec, GatewayClassStatus, GatewayClassStatusSupportedFeatures};
+    let verdict = ClassVerdict {
+        invalid_parameters: None,
+        versions: crd_versions(&[InstalledCrd {
+            name: "gateways.gateway.networking.k8s.io".into(),
+            bundle_version: Some("v1.5.1".into()),
+        }]),
+    };
+    let mut class = GatewayClass::new(
+        "kongress",
+        GatewayClassSpec {
+            controller_name: CONTROLLER_NAME.into(),
+            description: None,
+            parameters_ref: None,
+        },
+    );
+    class.metadata.generation = Some(1);
+
+    let first = class_status(&class, &verdict, &[], &fixed_now());
+    assert!(first.changed);
+    assert_eq!(first.supported_features, SUPPORTED_FEATURES);
+
+    let listed = |names: &[&str]| {
+        names
+            .iter()
+            .map(|name| GatewayClassStatusSupportedFeatures { name: (*name).into() })
+            .collect::<Vec<_>>()
+    };
+    class.status = Some(GatewayClassStatus {
+        conditions: Some(first.conditions.clone()),
+        supported_features: Some(listed(&SUPPORTED_FEATURES[1..])),
+    });
+    assert!(
+        class_status(&class, &verdict, &[], &fixed_now()).changed,
+        "a class missing a feature is rewritten"
+    );
+
+    class.status = Some(GatewayClassStatus {
+        conditions: Some(first.conditions.clone()),
+        supported_features: Some(listed(SUPPORTED_FEATURES)),
+    });
+    assert!(!class_status(&class, &verdict, &[], &fixed_now()).changed);
 }

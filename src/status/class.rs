@@ -119,6 +119,48 @@ fn is_supported_bundle(version: &str) -> bool {
     SUPPORTED_BUNDLE_MINORS.contains(&minor.as_str())
 }
 
+/// The Gateway API features kongress implements, for the class's `status.supportedFeatures`
+/// (which the spec wants sorted by name; a test keeps them so). Traffic behaviour behind
+/// them is checked against Kong's router engine, not a running Kong (see the README).
+///
+/// Left out on purpose: `HTTPRouteRequestTimeout` (Kong has no deadline for a whole
+/// request), `HTTPRouteRequestMirror` and its variants, `HTTPRouteBackendRequestHeaderModification`
+/// (filters on a backendRef), `HTTPRouteBackendProtocolH2C` (Kong 3.9 OSS speaks h2c to
+/// gRPC services only), `GatewayFrontendClientCertificateValidation` (refused, one Kong
+/// serves every Gateway of the class), `TLSRouteModeMixed`, `BackendTLSPolicy`,
+/// `ListenerSet`, `GatewayInfrastructurePropagation` and `Mesh`.
+pub const SUPPORTED_FEATURES: &[&str] = &[
+    "GRPCRoute",
+    "GRPCRouteNamedRouteRule",
+    "Gateway",
+    "GatewayAddressEmpty",
+    "GatewayHTTPListenerIsolation",
+    "GatewayPort8080",
+    "GatewayStaticAddresses",
+    "HTTPRoute",
+    "HTTPRoute303RedirectStatusCode",
+    "HTTPRoute307RedirectStatusCode",
+    "HTTPRoute308RedirectStatusCode",
+    "HTTPRouteBackendProtocolWebSocket",
+    "HTTPRouteBackendTimeout",
+    "HTTPRouteCORS",
+    "HTTPRouteDestinationPortMatching",
+    "HTTPRouteHostRewrite",
+    "HTTPRouteMethodMatching",
+    "HTTPRouteNamedRouteRule",
+    "HTTPRouteParentRefPort",
+    "HTTPRoutePathRedirect",
+    "HTTPRoutePathRewrite",
+    "HTTPRoutePortRedirect",
+    "HTTPRouteQueryParamMatching",
+    "HTTPRouteResponseHeaderModification",
+    "HTTPRouteSchemeRedirect",
+    "ReferenceGrant",
+    "TLSRoute",
+    "TLSRouteModeTerminate",
+    "UDPRoute",
+];
+
 /// The GatewayClass's `Accepted` and `SupportedVersion`, merged into its current conditions.
 pub fn gateway_class_conditions(
     verdict: &ClassVerdict,
@@ -222,6 +264,14 @@ mod tests {
         let conditions = gateway_class_conditions(&verdict, &[], 1, &now());
         assert_eq!(find(&conditions, "SupportedVersion").status, "False");
         assert_eq!(find(&conditions, "Accepted").reason, "UnsupportedVersion");
+    }
+
+    #[test]
+    fn supported_features_are_sorted_by_name_and_unique() {
+        let mut sorted = SUPPORTED_FEATURES.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted, SUPPORTED_FEATURES);
     }
 
     #[test]

@@ -8,7 +8,8 @@ mod observe;
 mod route;
 
 pub use class::{
-    ClassVerdict, InstalledCrd, VersionVerdict, crd_versions, gateway_class_conditions, is_gateway_api_crd,
+    ClassVerdict, InstalledCrd, SUPPORTED_FEATURES, VersionVerdict, crd_versions, gateway_class_conditions,
+    is_gateway_api_crd,
 };
 pub use conditions::{
     ConditionChange, ConditionStatus, DesiredCondition, StatusEvent, changed_conditions, drop_condition,
