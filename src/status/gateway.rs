@@ -462,10 +462,14 @@ pub fn gateway_status(
             GatewayStatusListeners {
                 name: listener.name.clone(),
                 attached_routes: attached_routes(&listener.name),
+                // A conflicted listener is not served, so it supports no kind (the v1.5.1
+                // conformance tests expect the list empty); attachment still follows
+                // allowedRoutes, as the spec says.
                 supported_kinds: Some(
                     listener
                         .supported_kinds
                         .iter()
+                        .filter(|_| !listener.is_conflicted())
                         .map(|k| GatewayStatusListenersSupportedKinds {
                             group: Some(GATEWAY_API_GROUP.into()),
                             kind: k.as_str().into(),

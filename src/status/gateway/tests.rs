@@ -318,6 +318,23 @@ fn supported_kinds_name_the_gateway_api_group() {
 }
 
 #[test]
+fn a_conflicted_listener_lists_no_supported_kinds() {
+    let mut conflicted = listener("tls", fail(reasons::PROTOCOL_CONFLICT), false);
+    conflicted.conflicted = Some(fail(reasons::PROTOCOL_CONFLICT));
+    let s = status(
+        &plan(vec![conflicted, listener("web", ok("Accepted"), true)]),
+        &serving(),
+    );
+    let kinds: Vec<usize> = s
+        .listeners
+        .expect("listeners")
+        .iter()
+        .map(|l| l.supported_kinds.as_ref().map_or(0, Vec::len))
+        .collect();
+    assert_eq!(kinds, [0, 2]);
+}
+
+#[test]
 fn attached_routes_count_even_on_a_rejected_listener() {
     let p = plan(vec![listener("odd", fail(reasons::UNSUPPORTED_PROTOCOL), false)]);
     let s = gateway_status(&p, &serving(), None, &|name| if name == "odd" { 2 } else { 0 }, &now());
