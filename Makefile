@@ -6,13 +6,14 @@
 SHELL := /usr/bin/env bash
 NAME ?= default
 
-.PHONY: help run run-down test lint unit e2e image bench bench-push crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
+.PHONY: help run run-down test lint unit e2e conformance conformance-pass image bench bench-push crds tools cluster-up cluster-down cluster-env cluster-status cluster-smoke cluster-list
 
 help:
 	@echo "make run                     local cluster + kongress + the sample Gateway (config/samples/)"
 	@echo "make run-down                stop what make run started"
-	@echo "make test                    lint, unit tests, e2e tests and the image (builds the cluster tools on first use)"
-	@echo "make lint | unit | e2e | image  the parts of make test"
+	@echo "make test                    lint, unit tests, e2e tests, conformance (expected passes) and the image (builds the cluster tools on first use)"
+	@echo "make lint | unit | e2e | conformance-pass | image  the parts of make test"
+	@echo "make conformance             Gateway API v1.5.1 conformance, the status-only tests (e2e/tools/conformance/tests.txt)"
 	@echo "make image                   static release build → OCI image layout with umoci, checked (target/image/)"
 	@echo "make bench                   criterion benchmarks of the core and of route translation (BENCHMARKS.md)"
 	@echo "make bench-push              push latency on the local cluster (route write → config on every stand-in)"
@@ -50,7 +51,7 @@ run:
 run-down:
 	hack/run.sh down
 
-test: lint unit e2e image
+test: lint unit e2e conformance-pass image
 
 lint:
 	cargo fmt --all -- --check
@@ -63,6 +64,13 @@ unit:
 
 e2e: tools
 	hack/e2e.sh
+
+conformance: tools
+	hack/e2e.sh conformance
+
+# The conformance tests expected to pass (the expected failures wait minutes each for a status that cannot come).
+conformance-pass: tools
+	CONFORMANCE_OUTCOMES=pass hack/e2e.sh conformance
 
 image:
 	hack/image.sh

@@ -2,6 +2,8 @@
 # `make e2e`: a throwaway cluster, the e2e suite against it, and teardown even on failure.
 # `hack/e2e.sh bench`: the same cluster, running the push benchmark (e2e/tests/push_bench.rs)
 # against a release kongress instead of the suite.
+# `hack/e2e.sh conformance`: the same cluster, running the status-only tests of the Gateway
+# API conformance suite (e2e/tools/conformance/tests.txt) against kongress.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -50,6 +52,12 @@ if [[ ${1:-} == bench ]]; then
   KUBECONFIG=$STATE/kubeconfig KONGRESS_KUBECONFIG=$STATE/kongress-sa.kubeconfig \
     KONGRESS_BIN=$TARGET/release/kongress \
     cargo test --release --manifest-path "$ROOT/Cargo.toml" -p kongress-e2e --test push_bench -- --ignored --nocapture
+  exit 0
+fi
+
+if [[ ${1:-} == conformance ]]; then
+  cargo build --quiet --bin kongress --bin kong-standin --manifest-path "$ROOT/Cargo.toml" --workspace
+  "$ROOT/hack/conformance.sh" "$STATE"
   exit 0
 fi
 

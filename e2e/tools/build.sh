@@ -62,7 +62,7 @@ compute_stamp() {
   {
     go -C "$TOOLS_DIR/kube" env GOVERSION GOOS GOARCH CGO_ENABLED
     sha256sum <"${BASH_SOURCE[0]}"
-    (cd "$TOOLS_DIR" && find . -name go.mod -o -name go.sum | LC_ALL=C sort | xargs sha256sum)
+    (cd "$TOOLS_DIR" && find . -name go.mod -o -name go.sum -o -name '*.go' | LC_ALL=C sort | xargs sha256sum)
   } | sha256sum | cut -d' ' -f1
 }
 
@@ -72,6 +72,7 @@ all_outputs_exist() {
     name=${t%%|*}
     [[ -x $BIN_DIR/$name ]] || return 1
   done
+  [[ -x $BIN_DIR/gateway-conformance.test ]] || return 1
   [[ -f $GATEWAY_API_OUT/VERSION && -f $KWOK_STAGES_OUT/VERSION ]]
 }
 
@@ -137,6 +138,24 @@ build_one() { # build_one <name> <module folder> <package>
   printf '[build] %-24s %4ds  %s\n' "$name" "$((end - start))" "$(du -h "$BIN_DIR/$name" | cut -f1)" >&2
 }
 
+# The conformance suite is a Go test package: compiled, not built, into a test binary
+# that hack/conformance.sh runs.
+build_conformance() {
+  local start=$SECONDS errlog=$BIN_DIR/.gateway-conformance.build.log
+  log "building gateway-conformance.test (sigs.k8s.io/gateway-api/conformance @ $(modver conformance sigs.k8s.io/gateway-api/conformance)) ..."
+  if ! go -C "$TOOLS_DIR/conformance" test -c -trimpath -ldflags "-s -w" \
+      -o "$BIN_DIR/.gateway-conformance.test.tmp" . >"$errlog" 2>&1; then
+    rm -f "$BIN_DIR/.gateway-conformance.test.tmp"
+    log "FAILED to build the conformance suite from e2e/tools/conformance. Go said:"
+    tail -n 60 "$errlog" >&2
+    die "build of gateway-conformance.test failed (full log: $errlog)"
+  fi
+  mv -f "$BIN_DIR/.gateway-conformance.test.tmp" "$BIN_DIR/gateway-conformance.test"
+  rm -f "$errlog"
+  printf '[build] %-24s %4ds  %s\n' gateway-conformance.test "$((SECONDS - start))" \
+    "$(du -h "$BIN_DIR/gateway-conformance.test" | cut -f1)" >&2
+}
+
 fetch_gateway_api_crds() {
   local v dir
   v=$(modver crds sigs.k8s.io/gateway-api)
@@ -192,6 +211,7 @@ main() {
     if [[ -n ${ONLY:-} && " $ONLY " != *" $name "* ]]; then continue; fi
     build_one "$name" "$dir" "$pkg"
   done
+  if [[ -z ${ONLY:-} || " $ONLY " == *" gateway-conformance.test "* ]]; then build_conformance; fi
   fetch_gateway_api_crds
   fetch_kwok_stages
   log "all done in $((SECONDS - total_start))s"

@@ -16,6 +16,15 @@ struct Clash {
     detail: String,
 }
 
+/// Whom a listener lost its port to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rival {
+    /// Another listener of the same Gateway.
+    Sibling,
+    /// A listener of an older Gateway of the class.
+    OlderGateway,
+}
+
 /// Where a listener stands against another on the same container port.
 enum Outcome {
     /// Kong tells them apart.
@@ -96,7 +105,7 @@ pub(super) fn settle(
 ) -> Vec<Candidate> {
     let mut claims = Claims::default();
     for (candidates, rejected) in candidates_by_gateway.into_iter().zip(rejected.iter().copied()) {
-        let clashes: Vec<Option<Clash>> = candidates
+        let clashes: Vec<Option<(Clash, Rival)>> = candidates
             .iter()
             .map(|candidate| {
                 // Inside one Gateway every listener of an indistinct group loses, identical
@@ -120,6 +129,7 @@ pub(super) fn settle(
                             Outcome::Lost(clash) => Some(clash),
                         }
                     });
+                let inside = inside.map(|clash| (clash, Rival::Sibling));
                 if rejected {
                     return inside;
                 }
@@ -135,7 +145,7 @@ pub(super) fn settle(
                             let describe = || format!("listener {name:?} of the older Gateway {}", plan.key);
                             match relation_to(candidate, owner, describe, mode) {
                                 Outcome::Free | Outcome::Shared => None,
-                                Outcome::Lost(clash) => Some(clash),
+                                Outcome::Lost(clash) => Some((clash, Rival::OlderGateway)),
                             }
                         })
                 })
@@ -144,15 +154,19 @@ pub(super) fn settle(
         for (candidate, clash) in candidates.into_iter().zip(clashes) {
             let verdict = &mut plans[candidate.gateway].listeners[candidate.listener];
             match clash {
-                Some(Clash {
-                    conflict: Some(conflict),
-                    detail,
-                }) => {
+                Some((
+                    Clash {
+                        conflict: Some(conflict),
+                        detail,
+                    },
+                    rival,
+                )) => {
                     let message = format!("Listener {detail}");
                     verdict.conflicted = Some(Verdict::fail(conflict.reason(), message.clone()));
                     verdict.accepted = Verdict::fail(conflict.reason(), message);
+                    verdict.conflicts_with_sibling = rival == Rival::Sibling;
                 }
-                Some(Clash { conflict: None, detail }) => {
+                Some((Clash { conflict: None, detail }, _)) => {
                     verdict.conflicted = Some(Verdict::ok(reasons::NO_CONFLICTS, "No conflicts"));
                     verdict.accepted = Verdict::fail(reasons::PORT_UNAVAILABLE, format!("Listener {detail}"));
                 }

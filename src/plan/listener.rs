@@ -64,6 +64,7 @@ pub(super) fn check(
         programmed: false,
         shared_with: Vec::new(),
         overlapping_tls: Vec::new(),
+        conflicts_with_sibling: false,
     };
 
     let Some(protocol) = ListenerProtocol::parse(&listener.protocol, tls_mode) else {

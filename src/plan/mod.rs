@@ -87,6 +87,10 @@ pub struct ListenerVerdict {
     pub accepted: Verdict,
     /// `Conflicted`; `ok` here means "no conflict" and maps to status False.
     pub conflicted: Option<Verdict>,
+    /// The conflict is with another listener of the same Gateway: the Gateway's own spec
+    /// cannot be served as written, so the listener supports no route kind. A listener that
+    /// lost its port to an older Gateway keeps its kinds, which depend on its own spec only.
+    pub conflicts_with_sibling: bool,
     /// `ResolvedRefs`.
     pub resolved_refs: Verdict,
     /// Route kinds that may attach (the listener's `supportedKinds`).

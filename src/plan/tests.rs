@@ -95,6 +95,9 @@ struct ExpectListener {
     programmed: bool,
     #[serde(default)]
     supported_kinds: Option<Vec<String>>,
+    /// Whether the conflict is with a listener of the same Gateway (absent: not checked).
+    #[serde(default)]
+    conflicts_with_sibling: Option<bool>,
     /// A fragment the Accepted or ResolvedRefs message must contain.
     #[serde(default)]
     message_contains: Option<String>,
@@ -270,6 +273,14 @@ fn run(case: &Case) -> Vec<String> {
                 got.programmed.to_string(),
                 &want.programmed.to_string(),
             );
+            if let Some(sibling) = want.conflicts_with_sibling {
+                check(
+                    &mut errors,
+                    format!("{at} conflicts_with_sibling"),
+                    got.conflicts_with_sibling.to_string(),
+                    &sibling.to_string(),
+                );
+            }
             if let Some(kinds) = &want.supported_kinds {
                 let got_kinds: Vec<&str> = got.supported_kinds.iter().map(|k| k.as_str()).collect();
                 check(

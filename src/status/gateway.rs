@@ -462,14 +462,15 @@ pub fn gateway_status(
             GatewayStatusListeners {
                 name: listener.name.clone(),
                 attached_routes: attached_routes(&listener.name),
-                // A conflicted listener is not served, so it supports no kind (the v1.5.1
-                // conformance tests expect the list empty); attachment still follows
+                // A listener its own Gateway's spec makes conflicted supports no kind (the
+                // v1.5.1 conformance tests expect the list empty); one that lost its port to
+                // an older Gateway keeps the kinds of its own spec. Attachment still follows
                 // allowedRoutes, as the spec says.
                 supported_kinds: Some(
                     listener
                         .supported_kinds
                         .iter()
-                        .filter(|_| !listener.is_conflicted())
+                        .filter(|_| !(listener.is_conflicted() && listener.conflicts_with_sibling))
                         .map(|k| GatewayStatusListenersSupportedKinds {
                             group: Some(GATEWAY_API_GROUP.into()),
                             kind: k.as_str().into(),

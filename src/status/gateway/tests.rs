@@ -38,6 +38,7 @@ fn listener(name: &str, accepted: Verdict, programmed: bool) -> ListenerVerdict 
         programmed,
         shared_with: vec![],
         overlapping_tls: vec![],
+        conflicts_with_sibling: false,
     }
 }
 
@@ -318,11 +319,14 @@ fn supported_kinds_name_the_gateway_api_group() {
 }
 
 #[test]
-fn a_conflicted_listener_lists_no_supported_kinds() {
-    let mut conflicted = listener("tls", fail(reasons::PROTOCOL_CONFLICT), false);
-    conflicted.conflicted = Some(fail(reasons::PROTOCOL_CONFLICT));
+fn a_listener_conflicted_within_its_gateway_lists_no_supported_kinds_but_one_beaten_by_an_older_gateway_keeps_them() {
+    let mut within = listener("tls", fail(reasons::PROTOCOL_CONFLICT), false);
+    within.conflicted = Some(fail(reasons::PROTOCOL_CONFLICT));
+    within.conflicts_with_sibling = true;
+    let mut across = listener("web", fail(reasons::HOSTNAME_CONFLICT), false);
+    across.conflicted = Some(fail(reasons::HOSTNAME_CONFLICT));
     let s = status(
-        &plan(vec![conflicted, listener("web", ok("Accepted"), true)]),
+        &plan(vec![within, across, listener("other", ok("Accepted"), true)]),
         &serving(),
     );
     let kinds: Vec<usize> = s
@@ -331,7 +335,7 @@ fn a_conflicted_listener_lists_no_supported_kinds() {
         .iter()
         .map(|l| l.supported_kinds.as_ref().map_or(0, Vec::len))
         .collect();
-    assert_eq!(kinds, [0, 2]);
+    assert_eq!(kinds, [0, 2, 2]);
 }
 
 #[test]
