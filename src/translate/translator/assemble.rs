@@ -63,18 +63,7 @@ impl ServiceIndex {
             ids: Vec::new(),
             built: None,
         };
-        let id = match self.free.pop() {
-            Some(id) => {
-                if let Some(free) = self.slots.get_mut(id as usize) {
-                    *free = Some(new);
-                }
-                id
-            }
-            None => {
-                self.slots.push(Some(new));
-                u32::try_from(self.slots.len() - 1).unwrap_or(u32::MAX)
-            }
-        };
+        let id = super::slots::place(&mut self.slots, &mut self.free, new);
         self.by_name.insert(name.to_string(), id);
         self.last = Some((name.to_string(), id));
         id

@@ -31,6 +31,7 @@
 
 mod assemble;
 mod seen;
+mod slots;
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -444,18 +445,7 @@ impl Translator {
             object,
         };
         let address = entry.object.address();
-        let id = match self.free_routes.pop() {
-            Some(id) => {
-                if let Some(slot) = self.routes.get_mut(id as usize) {
-                    *slot = Some(entry);
-                }
-                id
-            }
-            None => {
-                self.routes.push(Some(entry));
-                u32::try_from(self.routes.len() - 1).unwrap_or(u32::MAX)
-            }
-        };
+        let id = slots::place(&mut self.routes, &mut self.free_routes, entry);
         self.by_address.insert(address, id);
         self.by_ref.insert(route, id);
         self.live_routes += 1;
@@ -538,18 +528,7 @@ impl Translator {
                     service: pending.service,
                     service_slot: None,
                 };
-                let kong_id = match self.free_kong.pop() {
-                    Some(kong_id) => {
-                        if let Some(free) = self.kong.get_mut(kong_id as usize) {
-                            *free = Some(slot);
-                        }
-                        kong_id
-                    }
-                    None => {
-                        self.kong.push(Some(slot));
-                        u32::try_from(self.kong.len() - 1).unwrap_or(u32::MAX)
-                    }
-                };
+                let kong_id = slots::place(&mut self.kong, &mut self.free_kong, slot);
                 self.services.insert(kong_id, &mut self.kong);
                 entry.kong.push(kong_id);
                 added.push(kong_id);
