@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::sync::Arc;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use gateway_api::gateways::Gateway;
 use gateway_api::httproutes::HttpRoute;
 use k8s_openapi::api::core::v1::{Secret, Service};
@@ -233,6 +234,22 @@ fn bench_cold(c: &mut Criterion) {
 
 /// A long-lived translator: nothing changed, one route changed, a Gateway changed, one
 /// EndpointSlice changed.
+/// Times `translator` on two inputs in turn, so that every call sees one change.
+fn bench_alternating(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    id: BenchmarkId,
+    translator: &mut Translator,
+    inputs: [&TranslateInput<'_>; 2],
+) {
+    let mut next = 0;
+    group.bench_function(id, |b| {
+        b.iter(|| {
+            next = 1 - next;
+            black_box(translator.translate(inputs[next]))
+        })
+    });
+}
+
 fn bench_incremental(c: &mut Criterion) {
     let class = Class::new(Shape::Base);
     let extra = Class::new(Shape::ExtraListener);
@@ -255,39 +272,36 @@ fn bench_incremental(c: &mut Criterion) {
 
         // Every call sees the other version of the edited route: one route changed.
         let inputs = [&input_edited, &input];
-        let mut next = 0;
-        group.bench_function(BenchmarkId::new("one_route_change", count), |b| {
-            b.iter(|| {
-                next = 1 - next;
-                black_box(translator.translate(inputs[next]))
-            })
-        });
+        bench_alternating(
+            &mut group,
+            BenchmarkId::new("one_route_change", count),
+            &mut translator,
+            inputs,
+        );
         assert_eq!(translator.translate(&input_edited), translate(&input_edited));
 
         if count == 10_000 {
             // A Gateway gains (and loses) a listener no route attaches to: every route is
             // attached again, and keeps its Kong routes since its attachments are the same.
             let inputs = [&extra.input(&routes), &input];
-            let mut next = 0;
-            group.bench_function(BenchmarkId::new("gateway_change", count), |b| {
-                b.iter(|| {
-                    next = 1 - next;
-                    black_box(translator.translate(inputs[next]))
-                })
-            });
+            bench_alternating(
+                &mut group,
+                BenchmarkId::new("gateway_change", count),
+                &mut translator,
+                inputs,
+            );
 
             // Every second listener moves between two ports: every route is translated again,
             // each time with the expressions of a port atc-router already checked. This is a
             // first translation without the cost of atc-router.
             let inputs = [&other_port.input(&routes), &input];
-            let mut next = 0;
             group.sample_size(10);
-            group.bench_function(BenchmarkId::new("retranslate_all", count), |b| {
-                b.iter(|| {
-                    next = 1 - next;
-                    black_box(translator.translate(inputs[next]))
-                })
-            });
+            bench_alternating(
+                &mut group,
+                BenchmarkId::new("retranslate_all", count),
+                &mut translator,
+                inputs,
+            );
             assert_eq!(translator.translate(&input), translate(&input));
 
             // One Service loses an endpoint: its upstreams change, no route does.
@@ -301,14 +315,13 @@ fn bench_incremental(c: &mut Criterion) {
             let mut input_fewer = class.input(&routes);
             input_fewer.endpoint_slices = &fewer;
             let inputs = [&input_fewer, &input];
-            let mut next = 0;
             group.sample_size(20);
-            group.bench_function(BenchmarkId::new("endpoints_change", count), |b| {
-                b.iter(|| {
-                    next = 1 - next;
-                    black_box(translator.translate(inputs[next]))
-                })
-            });
+            bench_alternating(
+                &mut group,
+                BenchmarkId::new("endpoints_change", count),
+                &mut translator,
+                inputs,
+            );
             assert_eq!(translator.translate(&input_fewer), translate(&input_fewer));
         }
 
